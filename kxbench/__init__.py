@@ -1,0 +1,1 @@
+"""kexec-mmu workbench: fetch, build, boot and prove kexec in QEMU."""
