@@ -1,0 +1,140 @@
+"""./kx: the workbench's command line."""
+import argparse
+import sys
+
+from . import deps, kbuild, machine, results, sources, tree, userland
+from .scenarios import SCENARIOS, common, kexec_chain
+from .util import KxError, log
+
+
+def cmd_deps(args):
+    deps.ensure_host_packages()
+
+
+def cmd_fetch(args):
+    names = list(sources.pins.KERNELS) if args.what == "all" else [args.what]
+    for name in names:
+        print(f"{name}: {sources.kernel_tarball(name)} (sha256 verified)")
+
+
+def cmd_userland(args):
+    for name, path in userland.prepare().items():
+        print(f"{name}: {path}")
+
+
+def cmd_tree(args):
+    print(tree.ensure_tree(force=args.force))
+
+
+def cmd_export(args):
+    names = tree.export()
+    print(f"exported {len(names)} patches to patches/")
+
+
+def configs_of(arg):
+    return list(kbuild.CONFIGS) if arg == "all" else [arg]
+
+
+def cmd_build(args):
+    for config in configs_of(args.config):
+        print(kbuild.build(args.kernel, config))
+
+
+def run_scenario(name, kernel="series", config="4k-48", profile="dt-el2", cpu=None,
+                 mem=None, smp=1, payload_mib=32, gens=None, timeout=None):
+    """Run one scenario; write its result; return (verdict, result path, ctx)."""
+    if name not in SCENARIOS:
+        raise KxError(f"unknown scenario {name!r}: choose from {', '.join(SCENARIOS)}")
+    if gens is None:
+        gens = kexec_chain.DEFAULT_GENS if name == "kexec-chain" else 1
+    ctx = common.Context(scenario=name, kernel=kernel, config=config, profile=profile,
+                         cpu=cpu, mem=mem, smp=smp, payload_mib=payload_mib, gens=gens,
+                         timeout=timeout)
+    try:
+        verdict = SCENARIOS[name].run(ctx)
+    finally:
+        common.cleanup(ctx)
+    return verdict, results.write(ctx, verdict), ctx
+
+
+def one_line(verdict, ctx, path):
+    cell = f"{ctx.scenario} {ctx.kernel}/{ctx.config} {ctx.profile} {ctx.cpu} " \
+           f"mem={ctx.mem} smp={ctx.smp}"
+    if verdict.passed:
+        return f"PASS {cell} (result {path})"
+    return (f"FAIL {cell}: {'; '.join(verdict.reasons)}; first bad line: "
+            f"{verdict.first_bad_line!r} (log {ctx.log}, result {path})")
+
+
+def cmd_run(args):
+    verdict, path, ctx = run_scenario(args.scenario, args.kernel, args.config, args.profile,
+                                      args.cpu, args.mem, args.smp, args.payload_mib,
+                                      args.gens, args.timeout)
+    print(one_line(verdict, ctx, path))
+    return 0 if verdict.passed else 1
+
+
+def cmd_setup(args):
+    """Everything make check needs before its tests: deps, sources, builds."""
+    deps.ensure_host_packages()
+    userland.prepare()
+    for config in configs_of(args.config):
+        kbuild.build(args.kernel, config)
+
+
+def cmd_demo(args):
+    from . import demo
+    return demo.main()
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="kx", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("deps", help="install missing host packages").set_defaults(fn=cmd_deps)
+    f = sub.add_parser("fetch", help="fetch and verify pinned kernel sources")
+    f.add_argument("what", nargs="?", default="all", choices=["all", *sources.pins.KERNELS])
+    f.set_defaults(fn=cmd_fetch)
+    sub.add_parser("userland", help="build the guest userland").set_defaults(fn=cmd_userland)
+    t = sub.add_parser("tree", help="make build/linux = base + patches/ (git am)")
+    t.add_argument("--force", action="store_true", help="drop unexported work")
+    t.set_defaults(fn=cmd_tree)
+    sub.add_parser("export", help="write build/linux's commits back to patches/"
+                   ).set_defaults(fn=cmd_export)
+    for name, fn, hlp in (("build", cmd_build, "build a kernel Image"),
+                          ("setup", cmd_setup, "deps, userland and kernel builds")):
+        b = sub.add_parser(name, help=hlp)
+        b.add_argument("--kernel", default="series", choices=kbuild.KERNELS)
+        b.add_argument("--config", default="4k-48" if name == "build" else "all",
+                       choices=["all", *kbuild.CONFIGS])
+        b.set_defaults(fn=fn)
+    r = sub.add_parser("run", help="run one scenario; exit 0 iff it passed")
+    r.add_argument("scenario", choices=list(SCENARIOS))
+    r.add_argument("--kernel", default="series", choices=kbuild.KERNELS)
+    r.add_argument("--config", default="4k-48", choices=kbuild.CONFIGS)
+    r.add_argument("--profile", default="dt-el2", choices=machine.PROFILES)
+    r.add_argument("--cpu", help="QEMU cpu (default: cortex-a57, max where needed)")
+    r.add_argument("--mem", type=int, help="guest RAM in MiB")
+    r.add_argument("--smp", type=int, default=1)
+    r.add_argument("--payload-mib", type=int, default=32,
+                   help="payload (kexec) or planted pattern (kdump, hibernate) size")
+    r.add_argument("--gens", type=int, help="kexec reboots in a row (kexec-chain: 5)")
+    r.add_argument("--timeout", type=int, help="seconds per QEMU boot before it is killed")
+    r.set_defaults(fn=cmd_run)
+    sub.add_parser("demo", help="build series, kexec reboot on dt-el2, kdump; summary"
+                   ).set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args) or 0
+    except KxError as exc:
+        log(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

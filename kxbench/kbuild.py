@@ -1,0 +1,92 @@
+"""Kernel builds per (kernel, config): allnoconfig + fragment, ccache, O=.
+
+The O= directory sits directly under the source tree, so kbuild uses a
+relative srctree ("..") and ccache hits across clones and between trees.
+"""
+import hashlib
+import os
+import re
+
+from . import sources, tree
+from .util import CACHE, REPO, KxError, log, run
+
+KERNELS = ("base", "series", "upstream")
+CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48", "64k-52")
+CCACHE = CACHE / "ccache"
+
+
+def source_dir(kernel):
+    if kernel == "series":
+        return tree.ensure_tree()
+    if kernel in ("base", "upstream"):
+        return sources.unpacked_kernel(kernel)
+    raise KxError(f"unknown kernel {kernel!r}: choose from {', '.join(KERNELS)}")
+
+
+def fragment(config):
+    if config not in CONFIGS:
+        raise KxError(f"unknown config {config!r}: choose from {', '.join(CONFIGS)}")
+    parts = [REPO / "configs" / "common.config", REPO / "configs" / f"{config}.config"]
+    return "".join(p.read_text() for p in parts)
+
+
+def wanted_options(text):
+    """{CONFIG_X: value} from a fragment; 'n' for =n and 'is not set'."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^(CONFIG_\w+)=(.*)$", line) or re.match(r"^# (CONFIG_\w+) is not set", line)
+        if m:
+            out[m.group(1)] = m.group(2) if m.lastindex == 2 else "n"
+    return out
+
+
+def config_mismatches(text, dotconfig):
+    have = wanted_options(dotconfig)
+    return [f"{k} wanted {v}, got {have.get(k, 'unset')}"
+            for k, v in wanted_options(text).items()
+            if have.get(k, "n") != v]
+
+
+def make_env():
+    return {"ARCH": "arm64", "CROSS_COMPILE": "ccache aarch64-linux-gnu-",
+            "CCACHE_DIR": str(CCACHE), "CCACHE_MAXSIZE": "8G",
+            "KBUILD_BUILD_USER": "kx", "KBUILD_BUILD_HOST": "kx",
+            "KBUILD_BUILD_TIMESTAMP": "2024-07-27"}
+
+
+def out_dir(kernel, config):
+    return source_dir(kernel) / f".kx-{config}"
+
+
+def build(kernel, config, jobs=None):
+    """Build arch/arm64/boot/Image; return its path."""
+    src = source_dir(kernel)
+    out = src / f".kx-{config}"
+    out.mkdir(exist_ok=True)
+    text = fragment(config)
+    state = hashlib.sha256(text.encode()).hexdigest()
+    if kernel == "series":
+        state += ":" + tree.head() + (":dirty" if tree.is_dirty() else "")
+    image = out / "arch" / "arm64" / "boot" / "Image"
+    stamp = out / "kx.stamp"
+    if image.exists() and stamp.exists() and stamp.read_text() == state and ":dirty" not in state:
+        return image
+    logf = out / "build.log"
+    env = make_env()
+    frag = out / "kx.fragment"
+    if not (out / ".config").exists() or not frag.exists() or frag.read_text() != text:
+        frag.write_text(text)
+        run(["make", "-s", f"O={out.name}", "allnoconfig"], cwd=src,
+            env={**env, "KCONFIG_ALLCONFIG": str(frag)}, logfile=out / "config.log")
+    bad = config_mismatches(text, (out / ".config").read_text())
+    if bad:
+        raise KxError(f"{kernel}/{config}: the fragment did not take: " + "; ".join(bad))
+    log(f"building {kernel} {config} (log: {logf})")
+    jobs = jobs or (os.cpu_count() or 1) + 1
+    try:
+        run(["make", f"O={out.name}", f"-j{jobs}", "Image"], cwd=src, env=env, logfile=logf)
+    except KxError:
+        tail = logf.read_text(errors="replace").splitlines()[-15:]
+        raise KxError(f"build of {kernel}/{config} failed; log {logf}:\n" + "\n".join(tail))
+    stamp.write_text(state)
+    return image

@@ -1,0 +1,190 @@
+"""QEMU virt machines: profiles, serial capture, hard timeouts.
+
+Every line the guest prints is stamped with the host's monotonic clock
+when it arrives, and written to the run's log as it arrives, so a guest
+that hangs still leaves everything it said.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .util import KxError
+
+PROFILES = ("dt-el1", "dt-el2", "uefi")
+AAVMF_CODE = Path("/usr/share/AAVMF/AAVMF_CODE.fd")
+AAVMF_VARS = Path("/usr/share/AAVMF/AAVMF_VARS.fd")
+# Configs whose granule or VA size Cortex-A57 lacks (no 16K granule, no LVA).
+NEEDS_MAX = {"16k-47", "64k-52"}
+
+
+def default_cpu(config):
+    return "max" if config in NEEDS_MAX else "cortex-a57"
+
+
+def profile_el(profile):
+    """The exception level the kernel is entered at under PROFILE."""
+    return 1 if profile == "dt-el1" else 2
+
+
+@dataclass
+class Line:
+    t: float      # host monotonic seconds since QEMU started
+    text: str
+
+
+@dataclass
+class Boot:
+    lines: list = field(default_factory=list)
+    exit_code: int = None
+    timed_out: bool = False
+    seconds: float = 0.0
+    log: Path = None
+
+    def first(self, prefix):
+        return next((ln for ln in self.lines if ln.text.startswith(prefix)), None)
+
+    def all(self, prefix):
+        return [ln for ln in self.lines if ln.text.startswith(prefix)]
+
+
+@dataclass
+class Spec:
+    kernel: Path
+    initrd: Path
+    append: str
+    profile: str = "dt-el2"
+    cpu: str = "cortex-a57"
+    mem: int = 1024
+    smp: int = 1
+    disk: Path = None
+    workdir: Path = None
+    gdb_port: int = None
+    extra: list = field(default_factory=list)
+
+
+def qemu_command(spec):
+    if spec.profile not in PROFILES:
+        raise KxError(f"unknown profile {spec.profile!r}: choose from {', '.join(PROFILES)}")
+    machine = "virt,gic-version=3"
+    machine += ",virtualization=off" if spec.profile == "dt-el1" else ",virtualization=on"
+    cpu = "max,pauth-impdef=on" if spec.cpu == "max" else spec.cpu
+    cmd = ["qemu-system-aarch64", "-M", machine, "-cpu", cpu, "-m", str(spec.mem),
+           "-smp", str(spec.smp), "-nodefaults", "-display", "none", "-serial", "stdio",
+           "-no-reboot", "-kernel", str(spec.kernel), "-initrd", str(spec.initrd),
+           "-append", spec.append]
+    if spec.profile == "uefi":
+        if not AAVMF_CODE.exists():
+            raise KxError(f"{AAVMF_CODE} is missing: install qemu-efi-aarch64")
+        vars_copy = Path(spec.workdir) / "AAVMF_VARS.fd"
+        if not vars_copy.exists():
+            shutil.copy(AAVMF_VARS, vars_copy)
+        cmd += ["-drive", f"if=pflash,format=raw,readonly=on,file={AAVMF_CODE}",
+                "-drive", f"if=pflash,format=raw,file={vars_copy}"]
+    if spec.disk:
+        cmd += ["-drive", f"if=none,id=d0,file={spec.disk},format=raw",
+                "-device", "virtio-blk-device,drive=d0"]
+    if spec.gdb_port:
+        cmd += ["-gdb", f"tcp:127.0.0.1:{spec.gdb_port}", "-S"]
+    return cmd + list(spec.extra)
+
+
+class Machine:
+    """One QEMU process. Use boot() for the common run-to-exit case."""
+
+    def __init__(self, spec, log, timeout):
+        self.spec = spec
+        self.log = Path(log)
+        self.timeout = timeout
+        self.result = Boot(log=self.log)
+        self.proc = None
+        self.start = None
+        self._cond = threading.Condition()
+
+    def __enter__(self):
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        cmd = qemu_command(self.spec)
+        self.logf = open(self.log, "a", buffering=1, errors="replace")
+        self.logf.write("# " + " ".join(cmd) + "\n")
+        self.start = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        return self
+
+    def _read(self):
+        buf = b""
+        while True:
+            chunk = self.proc.stdout.read1(4096) if hasattr(self.proc.stdout, "read1") \
+                else os.read(self.proc.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                raw, buf = buf.split(b"\n", 1)
+                self._add(raw)
+        if buf:
+            self._add(buf)
+        with self._cond:
+            self._cond.notify_all()
+
+    def _add(self, raw):
+        text = raw.decode("utf-8", "replace").rstrip("\r").replace("\r", "")
+        t = time.monotonic() - self.start
+        with self._cond:
+            self.result.lines.append(Line(t, text))
+            self.logf.write(f"[{t:9.3f}] {text}\n")
+            self._cond.notify_all()
+
+    def remaining(self):
+        return self.timeout - (time.monotonic() - self.start)
+
+    def wait_for(self, prefix, timeout=None):
+        """The first line starting with PREFIX, or None at exit or timeout."""
+        limit = time.monotonic() + min(timeout or self.remaining(), self.remaining())
+        with self._cond:
+            while True:
+                hit = self.result.first(prefix)
+                if hit:
+                    return hit
+                left = limit - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self.reader.is_alive()):
+                    return None
+                self._cond.wait(min(left, 0.5))
+
+    def wait_exit(self):
+        try:
+            self.result.exit_code = self.proc.wait(timeout=max(self.remaining(), 0))
+        except subprocess.TimeoutExpired:
+            self.result.timed_out = True
+            self.kill()
+        self.reader.join(timeout=5)
+        return self.result
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+    def __exit__(self, *exc):
+        self.kill()
+        self.reader.join(timeout=5)
+        self.result.seconds = time.monotonic() - self.start
+        if self.result.timed_out:
+            self.logf.write(f"# killed by the workbench after {self.timeout} s\n")
+        self.logf.close()
+
+
+def boot(spec, log, timeout):
+    """Run QEMU until it exits or TIMEOUT seconds pass; return the Boot."""
+    with Machine(spec, log, timeout) as m:
+        m.wait_exit()
+    return m.result

@@ -1,0 +1,10 @@
+"""One module per scenario; each has run(ctx) -> Verdict and a pure judge()."""
+from . import hibernate, kdump, kexec_chain, kexec_file, kexec_reboot
+
+SCENARIOS = {
+    "kexec-reboot": kexec_reboot,
+    "kexec-file": kexec_file,
+    "kexec-chain": kexec_chain,
+    "kdump": kdump,
+    "hibernate": hibernate,
+}

@@ -1,0 +1,171 @@
+"""What every scenario shares: the run context, evidence parsing, verdicts."""
+import os
+import re
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import kbuild, machine, userland
+from ..initramfs import Cpio
+from ..util import BUILD, KxError, sha256_file
+
+RUNS = BUILD / "runs"
+CONSOLE = "console=ttyAMA0 panic=1"
+
+
+@dataclass
+class Context:
+    scenario: str
+    kernel: str = "series"
+    config: str = "4k-48"
+    profile: str = "dt-el2"
+    cpu: str = None
+    mem: int = None
+    smp: int = 1
+    payload_mib: int = 32
+    gens: int = 1
+    timeout: int = None
+    run_id: str = ""
+    started: float = field(default_factory=time.time)
+
+    def __post_init__(self):
+        if self.profile not in machine.PROFILES:
+            raise KxError(f"unknown profile {self.profile!r}: "
+                          f"choose from {', '.join(machine.PROFILES)}")
+        kbuild.fragment(self.config)  # validates the name
+        self.cpu = self.cpu or machine.default_cpu(self.config)
+        self.mem = self.mem or max(1024, self.payload_mib * 4 + 512)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.started))
+        self.run_id = self.run_id or (f"{stamp}-{self.scenario}-{self.kernel}-{self.config}-"
+                                      f"{self.profile}-{self.cpu}-{secrets.token_hex(3)}")
+        self.workdir = RUNS / self.run_id
+        self.log = BUILD / "results" / f"{self.run_id}.log"
+        self.token = secrets.token_hex(8)
+
+    @property
+    def expected_el(self):
+        return machine.profile_el(self.profile)
+
+    @property
+    def efi(self):
+        return "yes" if self.profile == "uefi" else "no"
+
+    @property
+    def page_size(self):
+        return {"4k": 4096, "16k": 16384, "64k": 65536}[self.config.split("-")[0]]
+
+    def boot_timeout(self):
+        slow = 3 if self.cpu == "max" else 1
+        return self.timeout or (120 + self.payload_mib) * slow
+
+    def spec(self, image, initrd, append, disk=None):
+        return machine.Spec(kernel=image, initrd=initrd, append=append, profile=self.profile,
+                            cpu=self.cpu, mem=self.mem, smp=self.smp, disk=disk,
+                            workdir=self.workdir)
+
+    def append(self, *words):
+        return " ".join([CONSOLE, f"kx.sc={self.scenario}",
+                         *words])
+
+
+@dataclass
+class Verdict:
+    passed: bool = True
+    reasons: list = field(default_factory=list)
+    evidence: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    first_bad_line: str = None
+
+    def require(self, ok, reason):
+        if not ok:
+            self.passed = False
+            self.reasons.append(reason)
+        return ok
+
+
+def fields(text):
+    """'KX-X a=1 b=two' -> {'a': '1', 'b': 'two'}."""
+    return dict(re.findall(r"(\w+)=(\S*)", text))
+
+
+def find(boot, tag, **match):
+    """The first line of TAG (exact first word) whose fields include MATCH."""
+    for ln in boot.lines:
+        words = ln.text.split(" ", 1)
+        if words[0] != tag:
+            continue
+        f = fields(ln.text)
+        if all(f.get(k) == str(v) for k, v in match.items()):
+            return ln, f
+    return None, None
+
+
+BAD_MARKERS = ("KX-FAIL", "Kernel panic", "Internal error", "Unable to handle",
+               "Call trace:", "BUG:", "WARNING:", "SError")
+
+
+def first_bad(boot):
+    """The first line that went wrong, or the last line the guest printed."""
+    for ln in boot.lines:
+        if any(m in ln.text for m in BAD_MARKERS):
+            return ln.text
+    return boot.lines[-1].text if boot.lines else "(the guest printed nothing)"
+
+
+def check_exit(v, boot, name="boot"):
+    """The QEMU process must have ended by itself, not by our timeout."""
+    if boot.timed_out:
+        v.require(False, f"{name}: timed out after {boot.seconds:.0f} s; "
+                         f"last line: {first_bad(boot)!r}")
+    elif not boot.lines:
+        v.require(False, f"{name}: the guest printed nothing")
+    if v.first_bad_line is None and not v.passed:
+        v.first_bad_line = first_bad(boot)
+
+
+def check_boot_line(v, boot, ctx, **match):
+    ln, f = find(boot, "KX-BOOT", **match)
+    desc = " ".join(f"{k}={x}" for k, x in match.items())
+    if not v.require(ln is not None, f"no KX-BOOT line with {desc}"):
+        return None
+    v.require(f["el"] == str(ctx.expected_el),
+              f"KX-BOOT {desc}: entered at EL{f['el']}, expected EL{ctx.expected_el}")
+    v.require(f["efi"] == ctx.efi, f"KX-BOOT {desc}: efi={f['efi']}, expected {ctx.efi}")
+    return f
+
+
+def fresh_workdir(ctx):
+    if ctx.workdir.exists():
+        shutil.rmtree(ctx.workdir)
+    ctx.workdir.mkdir(parents=True)
+    return ctx.workdir
+
+
+def cleanup(ctx):
+    """Drop the big artifacts (payloads, disks); the log and JSON stay."""
+    if ctx.workdir.exists() and not os.environ.get("KX_KEEP"):
+        shutil.rmtree(ctx.workdir)
+
+
+def payload(ctx, path):
+    """Write an incompressible payload; return its sha256."""
+    with open(path, "wb") as f:
+        for _ in range(ctx.payload_mib):
+            f.write(os.urandom(1 << 20))
+    return sha256_file(path)
+
+
+def data_disk(path, image, next_initrd):
+    """The guest reads the next kernel and initramfs from this cpio disk."""
+    with Cpio(path) as cpio:
+        cpio.file("Image", image)
+        cpio.file("next.cpio", next_initrd)
+    return Path(path)
+
+
+def prepare(ctx):
+    """Build (or reuse) the kernel and the userland; return (image, parts)."""
+    image = kbuild.build(ctx.kernel, ctx.config)
+    return image, userland.prepare()

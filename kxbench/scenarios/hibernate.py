@@ -1,0 +1,65 @@
+"""hibernate: swap on a virtio disk, a pattern held by a process, echo
+disk > /sys/power/state; a new QEMU process resumes from the same disk and
+the process re-verifies its pattern, in the boot whose id it remembers."""
+from .. import machine, userland
+from . import common
+
+
+def run(ctx):
+    image, parts = common.prepare(ctx)
+    work = common.fresh_workdir(ctx)
+    initrd = userland.build_initramfs(work / "initrd.cpio", parts)
+    swap = work / "swap.img"
+    with open(swap, "wb") as f:
+        f.truncate((ctx.mem + 512) << 20)
+    first = ctx.spec(image, initrd, ctx.append("kx.gen=0", f"kx.tok={ctx.token}",
+                                               f"kx.mib={ctx.payload_mib}"), swap)
+    hib = machine.boot(first, ctx.log, ctx.boot_timeout())
+    # The resuming boot is not told the token: it can only come from the image.
+    second = ctx.spec(image, initrd, ctx.append("kx.gen=0", "kx.role=resume"), swap)
+    res = machine.boot(second, ctx.log, ctx.boot_timeout())
+    return judge(hib, res, ctx, {"token": ctx.token,
+                                 "chunks": (ctx.payload_mib << 20) // 4096})
+
+
+def judge(hib, res, ctx, expect):
+    v = common.Verdict()
+    tok, chunks = expect["token"], expect["chunks"]
+    common.check_boot_line(v, hib, ctx, gen=0, role="main")
+    _, planted = common.find(hib, "KX-PLANTED")
+    hline, hf = common.find(hib, "KX-HIBERNATE")
+    v.require(planted is not None and planted["token"] == tok
+              and planted["chunks"] == str(chunks),
+              f"pattern not planted as {chunks} chunks of token {tok}")
+    v.require(hline is not None, "the guest never started hibernating")
+    v.require(common.find(hib, "KX-RESUMED")[0] is None,
+              "the hibernating boot carried on instead of powering off")
+    v.require(not hib.timed_out and hib.exit_code == 0,
+              f"the hibernating boot did not power off by itself "
+              f"(exit {hib.exit_code}, timed out {hib.timed_out})")
+    common.check_exit(v, hib, "hibernating boot")
+    common.check_boot_line(v, res, ctx, role="resume")
+    _, held = common.find(res, "KX-HELD")
+    rline, rf = common.find(res, "KX-RESUMED")
+    v.require(common.find(res, "KX-RESUME-NONE")[0] is None, "no image was resumed")
+    if v.require(held is not None, "the holding process did not report after resume"):
+        v.require(held["token"] == tok and held["intact"] == str(chunks)
+                  and held["chunks"] == str(chunks),
+                  f"after resume {held['intact']} of {chunks} chunks were intact "
+                  f"(token {held['token']})")
+    if v.require(rline is not None, "the resumed image did not report"):
+        v.require(hf is not None and rf["boot_id"] == hf["boot_id"],
+                  "the resumed boot id differs from the hibernated one")
+        v.require(rf["token"] == tok, f"resumed token {rf['token']}, expected {tok}")
+        v.require(rf["el"] == str(ctx.expected_el),
+                  f"resumed at EL{rf['el']}, expected EL{ctx.expected_el}")
+    common.check_exit(v, res, "resuming boot")
+    v.evidence = {"hibernated": hf, "planted": planted, "held": held, "resumed": rf,
+                  "expected": {"token": tok, "chunks": chunks}}
+    if hline:
+        v.metrics["hibernate_to_poweroff_s"] = round(hib.seconds - hline.t, 3)
+    if rline:
+        v.metrics["resume_boot_to_report_s"] = round(rline.t, 3)
+    if not v.passed and v.first_bad_line is None:
+        v.first_bad_line = common.first_bad(res if hline else hib)
+    return v

@@ -1,0 +1,71 @@
+"""kdump: crashkernel=256M, kexec -p, a pattern planted before a sysrq
+crash; the capture kernel finds every chunk of it in /proc/vmcore, checks
+the ELF headers and VMCOREINFO, and runs makedumpfile -c -d 31."""
+from .. import machine, userland
+from . import common
+
+CRASHKERNEL = "256M"
+EM_AARCH64 = 183
+ET_CORE = 4
+
+
+def run(ctx):
+    image, parts = common.prepare(ctx)
+    work = common.fresh_workdir(ctx)
+    initrd = userland.build_initramfs(work / "gen0.cpio", parts)
+    disk = common.data_disk(work / "disk.img", image, initrd)
+    append = ctx.append("kx.gen=0", f"crashkernel={CRASHKERNEL}", f"kx.tok={ctx.token}",
+                        f"kx.mib={ctx.payload_mib}")
+    boot = machine.boot(ctx.spec(image, initrd, append, disk), ctx.log, ctx.boot_timeout() * 2)
+    return judge(boot, ctx, {"token": ctx.token, "chunks": (ctx.payload_mib << 20) // 4096})
+
+
+def judge(boot, ctx, expect):
+    v = common.Verdict()
+    tok, chunks = expect["token"], expect["chunks"]
+    main = common.check_boot_line(v, boot, ctx, gen=0, role="main")
+    crash_loaded, cl = common.find(boot, "KX-CRASH-LOADED")
+    planted, pf = common.find(boot, "KX-PLANTED")
+    crash, _ = common.find(boot, "KX-CRASH")
+    capture = common.check_boot_line(v, boot, ctx, role="capture") if main else None
+    v.require(crash_loaded is not None and cl["loaded"] == "1", "no crash kernel loaded")
+    v.require(planted is not None and pf["token"] == tok and pf["chunks"] == str(chunks),
+              f"pattern not planted as {chunks} chunks of token {tok}")
+    v.require(crash is not None, "the crash was never triggered")
+    _, elf = common.find(boot, "KX-VMCORE-ELF")
+    _, notes = common.find(boot, "KX-VMCORE-NOTES")
+    _, pat = common.find(boot, "KX-VMCORE-PATTERN")
+    _, mdf = common.find(boot, "KX-MAKEDUMPFILE")
+    info = dict(ln.text.split(" ", 1)[1].split("=", 1)
+                for ln in boot.lines if ln.text.startswith("KX-VMCOREINFO "))
+    if v.require(elf is not None, "capture kernel: no ELF header read from /proc/vmcore"):
+        v.require(elf["class"] == "2" and elf["data"] == "1" and elf["type"] == str(ET_CORE)
+                  and elf["machine"] == str(EM_AARCH64),
+                  f"/proc/vmcore is not a little-endian ELF64 aarch64 core: {elf}")
+    v.require(notes is not None and notes["vmcoreinfo"] == "1", "no VMCOREINFO note")
+    if main:
+        v.require(info.get("OSRELEASE") == main["release"],
+                  f"VMCOREINFO OSRELEASE={info.get('OSRELEASE')}, "
+                  f"crashed kernel was {main['release']}")
+    v.require(info.get("PAGESIZE") == str(ctx.page_size),
+              f"VMCOREINFO PAGESIZE={info.get('PAGESIZE')}, expected {ctx.page_size}")
+    if v.require(pat is not None, "capture kernel did not scan /proc/vmcore"):
+        v.require(pat["token"] == tok, f"vmcore scanned for token {pat['token']}, not {tok}")
+        v.require(pat["found"] == str(chunks) and pat["expected"] == str(chunks),
+                  f"found {pat['found']} of {chunks} pattern chunks in /proc/vmcore")
+        v.require(pat["corrupt"] == "0", f"{pat['corrupt']} pattern chunks were corrupt")
+    if v.require(mdf is not None, "makedumpfile did not run"):
+        v.require(mdf["rc"] == "0" and mdf["sig"] == "KDUMP" and int(mdf["bytes"]) > 0,
+                  f"makedumpfile -c -d 31 failed: {mdf}")
+    done, _ = common.find(boot, "KX-DONE")
+    v.require(done is not None, "the capture kernel did not finish")
+    common.check_exit(v, boot)
+    v.evidence = {"crashed": main, "capture": capture, "vmcore_elf": elf,
+                  "vmcoreinfo": info, "pattern": pat, "makedumpfile": mdf,
+                  "expected": {"token": tok, "chunks": chunks, "page_size": ctx.page_size}}
+    if crash and capture:
+        cap_line, _ = common.find(boot, "KX-BOOT", role="capture")
+        v.metrics["crash_to_capture_userspace_s"] = round(cap_line.t - crash.t, 3)
+    if not v.passed and v.first_bad_line is None:
+        v.first_bad_line = common.first_bad(boot)
+    return v

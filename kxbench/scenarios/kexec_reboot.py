@@ -1,0 +1,86 @@
+"""kexec-reboot: gen N loads the next kernel with a payload and a fresh
+token; gen N+1 reports the token, the payload's sha256 and its EL."""
+from .. import machine, userland
+from . import common
+
+
+
+def mode(ctx):
+    """The syscall the guest must use: kexec_file_load only for kexec-file."""
+    return "file" if ctx.scenario == "kexec-file" else "load"
+
+
+def run(ctx):
+    image, parts = common.prepare(ctx)
+    work = common.fresh_workdir(ctx)
+    sha = common.payload(ctx, work / "payload")
+    first = userland.build_initramfs(work / "gen0.cpio", parts)
+    nxt = userland.build_initramfs(work / "next.cpio", parts, {
+        "kx/token": ctx.token.encode(), "kx/payload": work / "payload"})
+    disk = common.data_disk(work / "disk.img", image, nxt)
+    (work / "payload").unlink()
+    expect = {"token": ctx.token, "sha256": sha, "payload_bytes": ctx.payload_mib << 20,
+              "gens": ctx.gens, "mode": mode(ctx)}
+    spec = ctx.spec(image, first, ctx.append("kx.gen=0", f"kx.gens={ctx.gens}"), disk)
+    boot = machine.boot(spec, ctx.log, ctx.boot_timeout() * ctx.gens)
+    return judge(boot, ctx, expect)
+
+
+def judge(boot, ctx, expect):
+    v = common.Verdict()
+    f0 = common.check_boot_line(v, boot, ctx, gen=0)
+    v.evidence["expected"] = {"token": expect["token"], "sha256": expect["sha256"],
+                              "el": ctx.expected_el, "efi": ctx.efi}
+    gens = []
+    for g in range(1, expect["gens"] + 1):
+        loaded, lf = common.find(boot, "KX-LOADED", gen=g - 1)
+        execd, _ = common.find(boot, "KX-EXEC", gen=g - 1)
+        booted, bf = common.find(boot, "KX-BOOT", gen=g)
+        rep, rf = common.find(boot, "KX-GEN", gen=g)
+        if not v.require(loaded is not None and lf["loaded"] == "1",
+                         f"gen {g - 1}: no successful kexec load"):
+            break
+        v.require(lf["mode"] == expect["mode"],
+                  f"gen {g - 1}: loaded with kexec_{lf['mode']}, expected {expect['mode']}")
+        if not v.require(execd is not None and booted is not None,
+                         f"gen {g - 1}: kexec -e did not reach gen {g}'s userspace"):
+            break
+        if not v.require(rep is not None, f"gen {g}: no KX-GEN report"):
+            break
+        v.require(rf["token"] == expect["token"],
+                  f"gen {g}: token {rf['token']!r}, expected {expect['token']!r}")
+        v.require(rf["sha256"] == expect["sha256"],
+                  f"gen {g}: payload sha256 {rf['sha256']}, expected {expect['sha256']}")
+        v.require(rf["payload_bytes"] == str(expect["payload_bytes"]),
+                  f"gen {g}: payload is {rf['payload_bytes']} bytes, "
+                  f"expected {expect['payload_bytes']}")
+        v.require(rf["el"] == str(ctx.expected_el),
+                  f"gen {g}: entered at EL{rf['el']}, expected EL{ctx.expected_el}")
+        v.require(rf["efi"] == ctx.efi, f"gen {g}: efi={rf['efi']}, expected {ctx.efi}")
+        before, after = int(lf["memfree_before_kb"]), int(lf["memfree_after_kb"])
+        seg_kb = int(lf["segment_bytes"]) // 1024
+        gens.append({
+            "gen": g, "token": rf["token"], "sha256": rf["sha256"], "el": int(rf["el"]),
+            "efi": rf["efi"],
+            "load_s": int(lf["load_ns"]) / 1e9,
+            "memfree_before_load_kb": before, "memfree_after_load_kb": after,
+            "segment_kb": seg_kb, "load_overhead_kb": before - after - seg_kb,
+            "exec_to_userspace_s": round(booted.t - execd.t, 3),
+            "memfree_at_boot_kb": int(bf["memfree_kb"]),
+        })
+    done, _ = common.find(boot, "KX-DONE", gen=expect["gens"])
+    if v.passed:
+        v.require(done is not None, f"gen {expect['gens']} did not finish")
+    common.check_exit(v, boot)
+    v.evidence["gen0"] = f0
+    v.evidence["generations"] = gens
+    if gens:
+        first = gens[0]
+        v.metrics = {k: first[k] for k in ("load_s", "memfree_before_load_kb",
+                                           "memfree_after_load_kb", "load_overhead_kb",
+                                           "exec_to_userspace_s")}
+        at_boot = [int(f0["memfree_kb"])] if f0 else []
+        v.metrics["memfree_at_boot_kb"] = at_boot + [g["memfree_at_boot_kb"] for g in gens]
+    if not v.passed and v.first_bad_line is None:
+        v.first_bad_line = common.first_bad(boot)
+    return v

@@ -1,0 +1,120 @@
+"""build/linux: a git tree whose first commit is the base, then one commit
+per patch in patches/series, applied with git am; and export back."""
+import hashlib
+import shutil
+import subprocess
+
+from . import pins, sources
+from .util import BUILD, REPO, KxError, log, run
+
+TREE = BUILD / "linux"
+PATCHES = REPO / "patches"
+SERIES = PATCHES / "series"
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "kexec-mmu developers",
+    "GIT_AUTHOR_EMAIL": "kexec-mmu@example.org",
+    "GIT_COMMITTER_NAME": "kexec-mmu developers",
+    "GIT_COMMITTER_EMAIL": "kexec-mmu@example.org",
+}
+BASE_TAG = "kx-base"
+STAMP = "kx-applied"
+# Fixed options so an unchanged commit exports to an unchanged file.
+FORMAT_PATCH = ["format-patch", "--zero-commit", "--no-signature", "--no-numbered",
+                "--abbrev=12", "--full-index", "--stat=80", "--no-cover-letter"]
+
+
+def git(*args, quiet=True, cwd=TREE, env=None):
+    return run(["git", *args], cwd=cwd, quiet=quiet, env={**IDENTITY, **(env or {})})
+
+
+def series_files():
+    if not SERIES.exists():
+        return []
+    names = [ln.strip() for ln in SERIES.read_text().splitlines()]
+    names = [n for n in names if n and not n.startswith("#")]
+    for name in names:
+        if not (PATCHES / name).exists():
+            raise KxError(f"patches/series names {name}, which is not in patches/")
+    return [PATCHES / n for n in names]
+
+
+def series_digest():
+    h = hashlib.sha256()
+    for p in series_files():
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def head(cwd=TREE):
+    return git("rev-parse", "HEAD", cwd=cwd).stdout.strip()
+
+
+def is_dirty():
+    return bool(git("status", "--porcelain", "--untracked-files=no").stdout.strip())
+
+
+def _create_base():
+    if TREE.exists():
+        shutil.rmtree(TREE)
+    TREE.mkdir(parents=True)
+    tarball = sources.kernel_tarball("base")
+    log(f"creating build/linux from {tarball.name}")
+    run(["tar", "-xf", str(tarball), "-C", str(TREE), "--strip-components=1"])
+    git("init", "-q", "-b", "master")
+    git("config", "core.autocrlf", "false")
+    git("config", "gc.auto", "0")
+    (TREE / ".git" / "info" / "exclude").write_text("/.kx-*/\n")
+    git("add", "-A", "-f", ".")
+    date = {"GIT_AUTHOR_DATE": "2024-07-27T00:00:00Z",
+            "GIT_COMMITTER_DATE": "2024-07-27T00:00:00Z"}
+    pin = pins.KERNELS["base"]
+    git("commit", "-q", "--no-verify", "-m",
+        f"{pin['topdir']}: pristine base from {pin['package']} {pin['version']}",
+        env=date)
+    git("tag", BASE_TAG)
+
+
+def ensure_tree(force=False):
+    """Make build/linux match patches/; refuse to drop unexported work."""
+    digest = series_digest()
+    if not (TREE / ".git").exists():
+        _create_base()
+    else:
+        stamp = subprocess.run(["git", "config", f"kx.{STAMP}"], cwd=TREE,
+                               capture_output=True, text=True).stdout.strip()
+        applied_head = subprocess.run(["git", "config", "kx.applied-head"], cwd=TREE,
+                                      capture_output=True, text=True).stdout.strip()
+        if stamp == digest and not force:
+            return TREE
+        if not force and (is_dirty() or (applied_head and head() != applied_head)):
+            raise KxError("build/linux has work that patches/ does not hold: "
+                          "run ./kx export first, or ./kx tree --force to drop it")
+    git("am", "--abort", cwd=TREE) if (TREE / ".git" / "rebase-apply").exists() else None
+    git("checkout", "-q", "-f", "-B", "master", BASE_TAG)
+    for patch in series_files():
+        try:
+            git("am", "-q", "--keep-cr", str(patch))
+        except KxError as exc:
+            git("am", "--abort")
+            raise KxError(f"patch {patch.name} does not apply to the base: {exc}")
+    git("config", f"kx.{STAMP}", digest)
+    git("config", "kx.applied-head", head())
+    return TREE
+
+
+def export():
+    """Rewrite patches/ from build/linux's commits after the base."""
+    if not (TREE / ".git").exists():
+        raise KxError("no build/linux: run ./kx tree first")
+    if is_dirty():
+        raise KxError("build/linux has uncommitted changes: commit them first")
+    PATCHES.mkdir(exist_ok=True)
+    for old in PATCHES.glob("[0-9][0-9][0-9][0-9]-*.patch"):
+        if not old.name.startswith("0000-"):
+            old.unlink()
+    out = git(*FORMAT_PATCH, "-o", str(PATCHES), f"{BASE_TAG}..HEAD").stdout.split()
+    names = [p.split("/")[-1] for p in out]
+    SERIES.write_text("".join(n + "\n" for n in names))
+    git("config", f"kx.{STAMP}", series_digest())
+    git("config", "kx.applied-head", head())
+    return names
