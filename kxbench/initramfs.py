@@ -74,8 +74,13 @@ class Cpio:
         self._header(self._name(name), stat.S_IFCHR | perm, 0, rdev=(major, minor))
 
     def tree(self, dest, src):
-        """Copy the directory SRC (files, symlinks, dirs) below DEST."""
+        """Copy the directory SRC (files, symlinks, dirs) below DEST.
+
+        DEST itself is created too: the kernel's unpacker makes no parents.
+        """
         src = Path(src)
+        if dest.lstrip("/") not in self.names:
+            self.dir(dest)
         for root, dirnames, files in os.walk(src):
             dirnames.sort()
             rel = Path(root).relative_to(src)

@@ -72,6 +72,12 @@ def qemu_command(spec):
         raise KxError(f"unknown profile {spec.profile!r}: choose from {', '.join(PROFILES)}")
     machine = "virt,gic-version=3"
     machine += ",virtualization=off" if spec.profile == "dt-el1" else ",virtualization=on"
+    if spec.profile != "uefi":
+        # Once enabled, GICv3 LPI tables cannot move, and only UEFI's
+        # memreserve table keeps the next kernel from reusing their memory
+        # (a kexec'd kernel resets the old property table wherever it lies).
+        # The DT profiles have no UEFI, so they get no ITS and no LPIs.
+        machine += ",its=off"
     cpu = "max,pauth-impdef=on" if spec.cpu == "max" else spec.cpu
     cmd = ["qemu-system-aarch64", "-M", machine, "-cpu", cpu, "-m", str(spec.mem),
            "-smp", str(spec.smp), "-nodefaults", "-display", "none", "-serial", "stdio",

@@ -12,7 +12,7 @@ from ..initramfs import Cpio
 from ..util import BUILD, KxError, sha256_file
 
 RUNS = BUILD / "runs"
-CONSOLE = "console=ttyAMA0 panic=1"
+CONSOLE = "console=ttyAMA0 earlycon panic=1"
 
 
 @dataclass
