@@ -3,6 +3,7 @@
 The O= directory sits directly under the source tree, so kbuild uses a
 relative srctree ("..") and ccache hits across clones and between trees.
 """
+import fcntl
 import hashlib
 import os
 import re
@@ -59,10 +60,19 @@ def out_dir(kernel, config):
 
 
 def build(kernel, config, jobs=None):
-    """Build arch/arm64/boot/Image; return its path."""
+    """Build arch/arm64/boot/Image; return its path.
+
+    One build per O= directory at a time: parallel runs wait on a lock.
+    """
     src = source_dir(kernel)
     out = src / f".kx-{config}"
     out.mkdir(exist_ok=True)
+    with open(out / "kx.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(kernel, config, src, out, jobs)
+
+
+def _build_locked(kernel, config, src, out, jobs):
     text = fragment(config)
     state = hashlib.sha256(text.encode()).hexdigest()
     if kernel == "series":

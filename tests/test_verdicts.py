@@ -1,0 +1,167 @@
+"""Verdicts come from evidence: each must fail when the evidence is wrong."""
+import pytest
+
+from kxbench.machine import Boot, Line
+from kxbench.scenarios import common, hibernate, kdump, kexec_reboot
+
+TOKEN, SHA = "0123456789abcdef", "a" * 64
+BYTES = 32 << 20
+
+
+def boot(*texts, timed_out=False, exit_code=0):
+    return Boot(lines=[Line(float(i), t) for i, t in enumerate(texts)],
+                timed_out=timed_out, exit_code=None if timed_out else exit_code)
+
+
+def ctx(scenario="kexec-reboot", profile="dt-el2", config="4k-48", **kw):
+    return common.Context(scenario=scenario, profile=profile, config=config, **kw)
+
+
+def reboot_lines(token=TOKEN, sha=SHA, el=2, efi="no", mode="load", gens=1):
+    out = [f"KX-BOOT scenario=s gen=0 role=main el={el} efi={efi} acpi=no cpus=1 "
+           f"memfree_kb=1000000 boot_id=b0 release=5.10.223-kx"]
+    for g in range(1, gens + 1):
+        out += [f"KX-LOADED gen={g - 1} mode={mode} load_ns=900000000 "
+                f"memfree_before_kb=950000 memfree_after_kb=900000 segment_bytes=47308800 "
+                f"loaded=1",
+                f"KX-EXEC gen={g - 1}",
+                f"KX-BOOT scenario=s gen={g} role=main el={el} efi={efi} acpi=no cpus=1 "
+                f"memfree_kb=970000 boot_id=b{g} release=5.10.223-kx",
+                f"KX-GEN gen={g} token={token} sha256={sha} payload_bytes={BYTES} el={el} "
+                f"efi={efi}"]
+    return out + [f"KX-DONE gen={gens}"]
+
+
+def reboot_expect(gens=1, mode="load"):
+    return {"token": TOKEN, "sha256": SHA, "payload_bytes": BYTES, "gens": gens, "mode": mode}
+
+
+def test_reboot_passes_on_matching_evidence():
+    v = kexec_reboot.judge(boot(*reboot_lines()), ctx(), reboot_expect())
+    assert v.passed, v.reasons
+    assert v.evidence["generations"][0]["token"] == TOKEN
+    assert v.metrics["exec_to_userspace_s"] == 1.0
+    assert v.metrics["load_overhead_kb"] == 950000 - 900000 - 47308800 // 1024
+
+
+@pytest.mark.parametrize("bad, needle", [
+    (dict(token="fedcba9876543210"), "token"),
+    (dict(sha="b" * 64), "sha256"),
+    (dict(el=1), "EL1"),
+    (dict(efi="yes"), "efi"),
+    (dict(mode="file"), "kexec_file"),
+])
+def test_reboot_fails_on_wrong_evidence(bad, needle):
+    v = kexec_reboot.judge(boot(*reboot_lines(**bad)), ctx(), reboot_expect())
+    assert not v.passed
+    assert any(needle in r for r in v.reasons), v.reasons
+
+
+def test_reboot_fails_when_the_guest_never_prints():
+    v = kexec_reboot.judge(boot(), ctx(), reboot_expect())
+    assert not v.passed
+    assert any("printed nothing" in r for r in v.reasons)
+
+
+def test_reboot_fails_on_timeout_and_names_the_last_line():
+    lines = reboot_lines()[:3]   # loaded and exec'd, then silence
+    v = kexec_reboot.judge(boot(*lines, timed_out=True), ctx(), reboot_expect())
+    assert not v.passed
+    assert any("timed out" in r for r in v.reasons)
+    assert v.first_bad_line.startswith("KX-EXEC")
+
+
+def test_chain_needs_every_generation():
+    lines = reboot_lines(gens=3)
+    assert kexec_reboot.judge(boot(*lines), ctx("kexec-chain", gens=3),
+                              reboot_expect(gens=3)).passed
+    missing = [ln for ln in lines if not ln.startswith("KX-GEN gen=3")]
+    v = kexec_reboot.judge(boot(*missing), ctx("kexec-chain", gens=3), reboot_expect(gens=3))
+    assert not v.passed
+
+
+def test_uefi_expects_efi():
+    c = ctx(profile="uefi")
+    assert kexec_reboot.judge(boot(*reboot_lines(efi="yes")), c, reboot_expect()).passed
+    assert not kexec_reboot.judge(boot(*reboot_lines(efi="no")), c, reboot_expect()).passed
+
+
+def test_el1_profile_expects_el1():
+    c = ctx(profile="dt-el1")
+    assert kexec_reboot.judge(boot(*reboot_lines(el=1)), c, reboot_expect()).passed
+    assert not kexec_reboot.judge(boot(*reboot_lines(el=2)), c, reboot_expect()).passed
+
+
+CHUNKS = 8192
+
+
+def kdump_lines(found=CHUNKS, corrupt=0, rc=0, pagesize=4096, token=TOKEN, info=1):
+    return [
+        "KX-BOOT scenario=kdump gen=0 role=main el=2 efi=no acpi=no cpus=1 memfree_kb=1 "
+        "boot_id=x release=5.10.223-kx",
+        "KX-CRASH-LOADED loaded=1",
+        f"KX-PLANTED token={TOKEN} chunks={CHUNKS} pid=70",
+        "KX-CRASH gen=0",
+        "KX-BOOT scenario=kdump gen=0 role=capture el=2 efi=no acpi=no cpus=1 memfree_kb=1 "
+        "boot_id=y release=5.10.223-kx",
+        "KX-VMCORE-ELF class=2 data=1 type=4 machine=183 phnum=4",
+        "KX-VMCOREINFO OSRELEASE=5.10.223-kx",
+        f"KX-VMCOREINFO PAGESIZE={pagesize}",
+        f"KX-VMCORE-NOTES notes=1 vmcoreinfo={info}",
+        f"KX-VMCORE-PATTERN token={token} loads=3 scanned_mib=772 expected={CHUNKS} "
+        f"found={found} corrupt={corrupt}",
+        f"KX-MAKEDUMPFILE rc={rc} bytes={0 if rc else 123456} sig={'' if rc else 'KDUMP'}",
+        "KX-DONE gen=0",
+    ]
+
+
+KD_EXPECT = {"token": TOKEN, "chunks": CHUNKS}
+
+
+def test_kdump_passes_on_matching_evidence():
+    v = kdump.judge(boot(*kdump_lines()), ctx("kdump"), KD_EXPECT)
+    assert v.passed, v.reasons
+
+
+@pytest.mark.parametrize("bad", [dict(found=CHUNKS - 1), dict(corrupt=1), dict(rc=1),
+                                 dict(pagesize=65536), dict(token="ffff"), dict(info=0)])
+def test_kdump_fails_on_wrong_evidence(bad):
+    assert not kdump.judge(boot(*kdump_lines(**bad)), ctx("kdump"), KD_EXPECT).passed
+
+
+def test_kdump_fails_without_a_capture_kernel():
+    lines = kdump_lines()[:4]
+    assert not kdump.judge(boot(*lines, timed_out=True), ctx("kdump"), KD_EXPECT).passed
+
+
+def hib_boots(intact=CHUNKS, resumed_id="b0", none=False, hib_exit=0):
+    first = boot(
+        "KX-BOOT scenario=hibernate gen=0 role=main el=2 efi=no acpi=no cpus=1 "
+        "memfree_kb=1 boot_id=b0 release=r",
+        f"KX-PLANTED token={TOKEN} chunks={CHUNKS} pid=80",
+        "KX-HIBERNATE boot_id=b0", exit_code=hib_exit)
+    second = ["KX-BOOT scenario=hibernate gen=0 role=resume el=2 efi=no acpi=no cpus=1 "
+              "memfree_kb=1 boot_id=b9 release=r", "KX-RESUME-TRY dev=254:0"]
+    if none:
+        second.append("KX-RESUME-NONE rc=1")
+    else:
+        second += [f"KX-HELD token={TOKEN} chunks={CHUNKS} intact={intact} pid=80",
+                   f"KX-RESUMED boot_id={resumed_id} token={TOKEN} el=2"]
+    return first, boot(*second, "KX-DONE gen=0")
+
+
+def test_hibernate_passes_on_matching_evidence():
+    v = hibernate.judge(*hib_boots(), ctx("hibernate"), KD_EXPECT)
+    assert v.passed, v.reasons
+
+
+@pytest.mark.parametrize("bad", [dict(intact=CHUNKS - 1), dict(resumed_id="b9"),
+                                 dict(none=True)])
+def test_hibernate_fails_on_wrong_evidence(bad):
+    assert not hibernate.judge(*hib_boots(**bad), ctx("hibernate"), KD_EXPECT).passed
+
+
+def test_hibernate_fails_if_the_first_boot_never_powers_off():
+    first, second = hib_boots()
+    first.timed_out = True
+    assert not hibernate.judge(first, second, ctx("hibernate"), KD_EXPECT).passed
