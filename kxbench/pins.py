@@ -73,5 +73,6 @@ HOST_PACKAGES = [
     "gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross", "qemu-system-arm",
     "qemu-efi-aarch64", "device-tree-compiler", "gdb-multiarch", "ccache",
     "flex", "bison", "bc", "libssl-dev", "libelf-dev", "cpio", "xz-utils",
-    "make", "gcc", "git", "python3-pytest", "dpkg-dev", "perl",
+    "make", "gcc", "git", "python3-pytest", "python3-pytest-xdist", "dpkg-dev", "perl",
+    "patch",
 ]

@@ -23,8 +23,8 @@ FORMAT_PATCH = ["format-patch", "--zero-commit", "--no-signature", "--no-numbere
                 "--abbrev=12", "--full-index", "--stat=80", "--no-cover-letter"]
 
 
-def git(*args, quiet=True, cwd=TREE, env=None):
-    return run(["git", *args], cwd=cwd, quiet=quiet, env={**IDENTITY, **(env or {})})
+def git(*args, quiet=True, cwd=None, env=None):
+    return run(["git", *args], cwd=cwd or TREE, quiet=quiet, env={**IDENTITY, **(env or {})})
 
 
 def series_files():
@@ -45,8 +45,8 @@ def series_digest():
     return h.hexdigest()
 
 
-def head(cwd=TREE):
-    return git("rev-parse", "HEAD", cwd=cwd).stdout.strip()
+def head():
+    return git("rev-parse", "HEAD").stdout.strip()
 
 
 def is_dirty():
@@ -89,7 +89,8 @@ def ensure_tree(force=False):
         if not force and (is_dirty() or (applied_head and head() != applied_head)):
             raise KxError("build/linux has work that patches/ does not hold: "
                           "run ./kx export first, or ./kx tree --force to drop it")
-    git("am", "--abort", cwd=TREE) if (TREE / ".git" / "rebase-apply").exists() else None
+    if (TREE / ".git" / "rebase-apply").exists():
+        git("am", "--abort")
     git("checkout", "-q", "-f", "-B", "master", BASE_TAG)
     for patch in series_files():
         try:

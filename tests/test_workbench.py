@@ -1,0 +1,140 @@
+"""Unit tests for the workbench's own machinery (no kernel needed)."""
+import stat
+import subprocess
+
+import pytest
+
+from kxbench import kbuild, machine, sources, tree
+from kxbench.initramfs import Cpio, read_entries
+from kxbench.util import KxError
+
+
+def test_cpio_round_trip_keeps_dirs_links_nodes_and_data(tmp_path):
+    src = tmp_path / "src" / "sub"
+    src.mkdir(parents=True)
+    (src / "f").write_bytes(b"hello")
+    (src / "l").symlink_to("f")
+    with Cpio(tmp_path / "a.cpio") as c:
+        c.chardev("dev/console", 5, 1)
+        c.data("kx/token", b"tok")
+        c.tree("lib", tmp_path / "src")
+    entries = {n: (m, d) for n, m, d in read_entries(tmp_path / "a.cpio")}
+    # The top of a copied tree must be there: the kernel makes no parents.
+    assert stat.S_ISDIR(entries["lib"][0]) and stat.S_ISDIR(entries["lib/sub"][0])
+    assert entries["lib/sub/f"][1] == b"hello"
+    assert stat.S_ISLNK(entries["lib/sub/l"][0]) and entries["lib/sub/l"][1] == b"f"
+    assert stat.S_ISCHR(entries["dev/console"][0])
+    assert entries["kx/token"][1] == b"tok"
+    assert (tmp_path / "a.cpio").stat().st_size % 512 == 0
+
+
+def test_cpio_is_deterministic(tmp_path):
+    for name in ("a", "b"):
+        with Cpio(tmp_path / name) as c:
+            c.data("x", b"1" * 1000)
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+
+
+def test_cpio_refuses_duplicates(tmp_path):
+    with pytest.raises(ValueError):
+        with Cpio(tmp_path / "a") as c:
+            c.data("x", b"")
+            c.data("x", b"")
+
+
+def test_hung_guest_is_killed_at_the_timeout_and_its_log_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(machine, "qemu_command",
+                        lambda spec: ["sh", "-c", "echo KX-BOOT hello; exec sleep 60"])
+    spec = machine.Spec(kernel="k", initrd="i", append="", workdir=tmp_path)
+    boot = machine.boot(spec, tmp_path / "run.log", timeout=2)
+    assert boot.timed_out and boot.seconds < 10
+    assert boot.first("KX-BOOT").text == "KX-BOOT hello"
+    log = (tmp_path / "run.log").read_text()
+    assert "KX-BOOT hello" in log and "killed by the workbench after 2 s" in log
+
+
+def test_guest_lines_are_timestamped_in_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(machine, "qemu_command",
+                        lambda spec: ["sh", "-c", "echo a; sleep 0.3; printf 'b\\r\\n'"])
+    spec = machine.Spec(kernel="k", initrd="i", append="", workdir=tmp_path)
+    boot = machine.boot(spec, tmp_path / "run.log", timeout=10)
+    assert not boot.timed_out and boot.exit_code == 0
+    assert [ln.text for ln in boot.lines] == ["a", "b"]
+    assert boot.lines[1].t - boot.lines[0].t >= 0.25
+
+
+def test_profiles_select_exception_level_and_firmware(tmp_path):
+    def cmd(profile):
+        spec = machine.Spec(kernel="k", initrd="i", append="", profile=profile,
+                            workdir=tmp_path)
+        return " ".join(machine.qemu_command(spec))
+    assert "virtualization=off" in cmd("dt-el1")
+    assert "virtualization=on" in cmd("dt-el2") and "AAVMF" not in cmd("dt-el2")
+    assert "virtualization=on" in cmd("uefi") and "AAVMF_CODE.fd" in cmd("uefi")
+    with pytest.raises(KxError):
+        cmd("bogus")
+
+
+def test_pin_mismatch_and_absence_name_the_pin(tmp_path):
+    f = tmp_path / "x.tar.xz"
+    with pytest.raises(KxError, match="pin base: x.tar.xz is absent"):
+        sources.verify("base", f, "0" * 64)
+    f.write_bytes(b"not the kernel")
+    with pytest.raises(KxError, match="pin base: x.tar.xz has sha256 .* pinned 0000"):
+        sources.verify("base", f, "0" * 64)
+
+
+def test_unknown_kernel_pin_is_an_error():
+    with pytest.raises(KxError, match="no pinned kernel source"):
+        sources.kernel_tarball("v9.9")
+
+
+def test_fragment_options_that_did_not_take_are_named():
+    frag = "CONFIG_KEXEC=y\nCONFIG_HIBERNATION=y\n# CONFIG_SUSPEND is not set\nCONFIG_X=n\n"
+    dot = "CONFIG_KEXEC=y\n# CONFIG_HIBERNATION is not set\nCONFIG_SUSPEND=y\n"
+    bad = kbuild.config_mismatches(frag, dot)
+    assert bad == ["CONFIG_HIBERNATION wanted y, got n", "CONFIG_SUSPEND wanted n, got y"]
+
+
+def test_every_config_fragment_exists():
+    for config in kbuild.CONFIGS:
+        assert "CONFIG_KEXEC=y" in kbuild.fragment(config)
+    with pytest.raises(KxError):
+        kbuild.fragment("8k-48")
+
+
+def git(cwd, *args):
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True, env={**tree.IDENTITY, "PATH": "/usr/bin:/bin",
+                                          "HOME": str(cwd)}).stdout
+
+
+def test_export_is_stable_and_applies_with_git_am(tmp_path, monkeypatch):
+    repo, patches = tmp_path / "linux", tmp_path / "patches"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "master")
+    (repo / "a.c").write_text("int a;\n")
+    git(repo, "add", "a.c")
+    git(repo, "commit", "-q", "-m", "base")
+    git(repo, "tag", tree.BASE_TAG)
+    (repo / "a.c").write_text("int a;\nint b;\n")
+    git(repo, "commit", "-q", "-am", "arm64: add b\n\nBecause.")
+    monkeypatch.setattr(tree, "TREE", repo)
+    monkeypatch.setattr(tree, "PATCHES", patches)
+    monkeypatch.setattr(tree, "SERIES", patches / "series")
+    names = tree.export()
+    assert names == ["0001-arm64-add-b.patch"]
+    first = (patches / names[0]).read_bytes()
+    assert tree.export() == names and (patches / names[0]).read_bytes() == first
+    assert b"From 0000000000000000000000000000000000000000" in first
+    git(repo, "checkout", "-q", "-B", "fresh", tree.BASE_TAG)
+    git(repo, "am", "-q", str(patches / names[0]))
+    assert (repo / "a.c").read_text() == "int a;\nint b;\n"
+
+
+def test_series_naming_a_missing_patch_is_an_error(tmp_path, monkeypatch):
+    (tmp_path / "series").write_text("0001-missing.patch\n")
+    monkeypatch.setattr(tree, "PATCHES", tmp_path)
+    monkeypatch.setattr(tree, "SERIES", tmp_path / "series")
+    with pytest.raises(KxError, match="0001-missing.patch"):
+        tree.series_files()
