@@ -12,6 +12,7 @@ from . import pins
 from .util import CACHE, KxError, log, run
 
 MIRROR = "http://deb.debian.org/debian"
+SECURITY = "http://deb.debian.org/debian-security"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 LISTS_MAX_AGE = 24 * 3600
 
@@ -94,18 +95,29 @@ class PrivateApt:
         stamp.touch()
 
     def get(self, args, cwd):
-        """apt-get ARGS in CWD, with one retry after refreshing the lists."""
+        """apt-get ARGS in CWD, with one retry after refreshing the lists.
+
+        A failure is reported with apt's own error lines, not its options.
+        """
         self.update()
-        try:
-            return run(["apt-get", *self.options(), *args], cwd=cwd, quiet=True)
-        except KxError:
+        cmd = ["apt-get", *self.options(), *args]
+        res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+        if res.returncode != 0:
             self.update(force=True)
-            return run(["apt-get", *self.options(), *args], cwd=cwd, quiet=True)
+            res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+        if res.returncode != 0:
+            errors = [ln for ln in (res.stdout + res.stderr).splitlines()
+                      if ln.startswith(("E:", "W:"))]
+            raise KxError(f"apt-get {' '.join(args)}: " + ("; ".join(errors) or
+                                                           f"exit {res.returncode}"))
+        return res
 
 
 def source_apt():
     lines = [f"deb-src [signed-by={KEYRING}] {MIRROR} {suite} main"
              for suite in ("bullseye", "bookworm")]
+    # The upstream peer's pinned 6.1 release is a bookworm security update.
+    lines.append(f"deb-src [signed-by={KEYRING}] {SECURITY} bookworm-security main")
     return PrivateApt("src", lines)
 
 

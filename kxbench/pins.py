@@ -18,7 +18,7 @@ KERNELS = {
         "topdir": "linux-5.10.223",
     },
     "upstream": {
-        "suite": "bookworm",
+        "suite": "bookworm-security",
         "package": "linux",
         "version": "6.1.187-1",
         "files": {
