@@ -24,11 +24,17 @@ def source_dir(kernel):
     raise KxError(f"unknown kernel {kernel!r}: choose from {', '.join(KERNELS)}")
 
 
-def fragment(config):
+VARIANTS = ("", "kunit")
+
+
+def fragment(config, variant=""):
+    """common.config + CONFIG.config (+ VARIANT.config, e.g. kunit)."""
     if config not in CONFIGS:
         raise KxError(f"unknown config {config!r}: choose from {', '.join(CONFIGS)}")
-    parts = [REPO / "configs" / "common.config", REPO / "configs" / f"{config}.config"]
-    return "".join(p.read_text() for p in parts)
+    if variant not in VARIANTS:
+        raise KxError(f"unknown build variant {variant!r}")
+    names = ["common", config] + ([variant] if variant else [])
+    return "".join((REPO / "configs" / f"{n}.config").read_text() for n in names)
 
 
 def wanted_options(text):
@@ -55,25 +61,21 @@ def make_env():
             "KBUILD_BUILD_TIMESTAMP": "2024-07-27"}
 
 
-def out_dir(kernel, config):
-    return source_dir(kernel) / f".kx-{config}"
-
-
-def build(kernel, config, jobs=None):
+def build(kernel, config, variant="", jobs=None):
     """Build arch/arm64/boot/Image; return its path.
 
     One build per O= directory at a time: parallel runs wait on a lock.
     """
     src = source_dir(kernel)
-    out = src / f".kx-{config}"
+    out = src / (f".kx-{config}" + (f"-{variant}" if variant else ""))
     out.mkdir(exist_ok=True)
     with open(out / "kx.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _build_locked(kernel, config, src, out, jobs)
+        return _build_locked(kernel, config, variant, src, out, jobs)
 
 
-def _build_locked(kernel, config, src, out, jobs):
-    text = fragment(config)
+def _build_locked(kernel, config, variant, src, out, jobs):
+    text = fragment(config, variant)
     state = hashlib.sha256(text.encode()).hexdigest()
     if kernel == "series":
         state += ":" + tree.head() + (":dirty" if tree.is_dirty() else "")

@@ -2,7 +2,7 @@
 import pytest
 
 from kxbench.machine import Boot, Line
-from kxbench.scenarios import common, hibernate, kdump, kexec_reboot
+from kxbench.scenarios import common, hibernate, kdump, kexec_reboot, kunit
 
 TOKEN, SHA = "0123456789abcdef", "a" * 64
 BYTES = 32 << 20
@@ -165,3 +165,31 @@ def test_hibernate_fails_if_the_first_boot_never_powers_off():
     first, second = hib_boots()
     first.timed_out = True
     assert not hibernate.judge(first, second, ctx("hibernate"), KD_EXPECT).passed
+
+
+KTAP = ["[    0.5] TAP version 14", "[    0.5] 1..2",
+        "[    0.5]     # Subtest: trans_pgd", "[    0.5]     1..2",
+        "[    0.6]     ok 1 - copy_linear_map", "[    0.6]     ok 2 - idmap_t0sz",
+        "[    0.6] ok 1 - trans_pgd",
+        "[    0.6]     # Subtest: other", "[    0.6]     1..1",
+        "[    0.6]     not ok 1 - broken", "[    0.6] not ok 2 - other",
+        "KX-BOOT scenario=kunit gen=0 role=main el=2 efi=no acpi=no cpus=1 memfree_kb=1 "
+        "boot_id=x release=r", "KX-DONE gen=0"]
+
+
+def test_ktap_parser_reads_suites_and_cases():
+    suites = kunit.parse_ktap(KTAP)
+    assert suites["trans_pgd"] == {"ok": True,
+                                   "cases": {"copy_linear_map": True, "idmap_t0sz": True}}
+    assert suites["other"] == {"ok": False, "cases": {"broken": False}}
+
+
+def test_kunit_passes_only_when_the_expected_suite_ran_and_passed():
+    c = ctx("kunit")
+    assert kunit.judge(boot(*KTAP), c, {"suites": ["trans_pgd"]}).passed
+    assert not kunit.judge(boot(*KTAP), c, {"suites": ["trans_pgd", "other"]}).passed
+    assert not kunit.judge(boot(*KTAP), c, {"suites": ["absent"]}).passed
+    no_cases = [t for t in KTAP if "    ok" not in t]
+    assert not kunit.judge(boot(*no_cases), c, {"suites": ["trans_pgd"]}).passed
+    no_header = [t for t in KTAP if "TAP version" not in t]
+    assert not kunit.judge(boot(*no_header), c, {"suites": ["trans_pgd"]}).passed

@@ -1,5 +1,5 @@
 """One module per scenario; each has run(ctx) -> Verdict and a pure judge()."""
-from . import hibernate, kdump, kexec_chain, kexec_file, kexec_reboot
+from . import hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit
 
 SCENARIOS = {
     "kexec-reboot": kexec_reboot,
@@ -7,4 +7,5 @@ SCENARIOS = {
     "kexec-chain": kexec_chain,
     "kdump": kdump,
     "hibernate": hibernate,
+    "kunit": kunit,
 }
