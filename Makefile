@@ -9,19 +9,21 @@ demo:
 	$(KX) demo
 
 # Everything the tests need (host packages, pinned sources, userland, the
-# series kernel for every config, the base kernel for its UEFI cell), then
-# the tests: workbench units first, then the scenario matrix.
+# series kernel for every config, the base kernel for its UEFI cell).
 setup:
 	$(KX) deps
 	$(KX) setup --kernel series --config all
 	$(KX) build --kernel base --config 4k-48
 
+# Workbench unit tests, the review gates on patches/, then the scenario
+# matrix in QEMU, two guests at a time.
 check: setup
-	$(PY) -m pytest -q tests/test_verdicts.py tests/test_workbench.py
+	$(PY) -m pytest -q --ignore=tests/test_scenarios.py tests
+	$(KX) series check
 	$(PY) -m pytest -n $(JOBS) --durations=10 tests/test_scenarios.py
 
 unit:
-	$(PY) -m pytest -q tests/test_verdicts.py tests/test_workbench.py
+	$(PY) -m pytest -q --ignore=tests/test_scenarios.py tests
 
 clean:
 	rm -rf build

@@ -82,6 +82,14 @@ def cmd_setup(args):
         kbuild.build(args.kernel, config)
 
 
+def cmd_series(args):
+    from . import series
+    deps.ensure_host_packages()
+    passed, report = series.check()
+    print(series.summary(report))
+    return 0 if passed else 1
+
+
 def cmd_demo(args):
     from . import demo
     return demo.main()
@@ -120,6 +128,9 @@ def parser():
     r.add_argument("--gens", type=int, help="kexec reboots in a row (kexec-chain: 5)")
     r.add_argument("--timeout", type=int, help="seconds per QEMU boot before it is killed")
     r.set_defaults(fn=cmd_run)
+    s = sub.add_parser("series", help="the review gates for patches/")
+    s.add_argument("action", choices=["check"])
+    s.set_defaults(fn=cmd_series)
     sub.add_parser("demo", help="build series, kexec reboot on dt-el2, kdump; summary"
                    ).set_defaults(fn=cmd_demo)
     return p

@@ -62,23 +62,30 @@ def make_env():
 
 
 def build(kernel, config, variant="", jobs=None):
-    """Build arch/arm64/boot/Image; return its path.
+    """Build KERNEL's arch/arm64/boot/Image for CONFIG; return its path."""
+    src = source_dir(kernel)
+    state = ""
+    if kernel == "series":
+        state = tree.head() + (":dirty" if tree.is_dirty() else "")
+    return build_tree(src, config, variant, state, jobs, label=kernel)
+
+
+def build_tree(src, config, variant="", state="", jobs=None, label=None):
+    """Build Image in SRC/.kx-CONFIG[-VARIANT]; skip when STATE is unchanged.
 
     One build per O= directory at a time: parallel runs wait on a lock.
+    A STATE containing ":dirty" always builds.
     """
-    src = source_dir(kernel)
     out = src / (f".kx-{config}" + (f"-{variant}" if variant else ""))
     out.mkdir(exist_ok=True)
     with open(out / "kx.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _build_locked(kernel, config, variant, src, out, jobs)
+        return _build_locked(src, out, fragment(config, variant), state, jobs,
+                             f"{label or src.name}/{out.name[4:]}")
 
 
-def _build_locked(kernel, config, variant, src, out, jobs):
-    text = fragment(config, variant)
-    state = hashlib.sha256(text.encode()).hexdigest()
-    if kernel == "series":
-        state += ":" + tree.head() + (":dirty" if tree.is_dirty() else "")
+def _build_locked(src, out, text, state, jobs, name):
+    state = hashlib.sha256(text.encode()).hexdigest() + ":" + state
     image = out / "arch" / "arm64" / "boot" / "Image"
     stamp = out / "kx.stamp"
     if image.exists() and stamp.exists() and stamp.read_text() == state and ":dirty" not in state:
@@ -92,13 +99,13 @@ def _build_locked(kernel, config, variant, src, out, jobs):
             env={**env, "KCONFIG_ALLCONFIG": str(frag)}, logfile=out / "config.log")
     bad = config_mismatches(text, (out / ".config").read_text())
     if bad:
-        raise KxError(f"{kernel}/{config}: the fragment did not take: " + "; ".join(bad))
-    log(f"building {kernel} {config} (log: {logf})")
+        raise KxError(f"{name}: the fragment did not take: " + "; ".join(bad))
+    log(f"building {name} (log: {logf})")
     jobs = jobs or (os.cpu_count() or 1) + 1
     try:
         run(["make", f"O={out.name}", f"-j{jobs}", "Image"], cwd=src, env=env, logfile=logf)
     except KxError:
         tail = logf.read_text(errors="replace").splitlines()[-15:]
-        raise KxError(f"build of {kernel}/{config} failed; log {logf}:\n" + "\n".join(tail))
+        raise KxError(f"build of {name} failed; log {logf}:\n" + "\n".join(tail))
     stamp.write_text(state)
     return image

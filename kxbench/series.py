@@ -1,0 +1,181 @@
+"""./kx series check: the review gates for patches/ (design.md section 4).
+
+Per patch: checkpatch --strict, a Signed-off-by matching the project
+author, a build at that patch for each gate config (bisectability), and
+no new W=1, sparse or kernel-doc warnings in the files it touches over its
+parent. For the series: new .rst files parse with docutils, and git am
+of the whole series onto a fresh pristine checkout gives the same tree.
+"""
+import json
+import re
+import shutil
+import subprocess
+
+from . import kbuild, tree
+from .util import BUILD, KxError, log
+
+GATE_CONFIGS = ("4k-48", "64k-48")
+CHECK_TREE = BUILD / "linux-check"
+AM_TREE = BUILD / "linux-am"
+AUTHOR = "kexec-mmu developers <kexec-mmu@example.org>"
+WARNING = re.compile(r"^(?:\.\./)?([\w/.+-]+):\d+(?::\d+)?: (warning|error): (.*)$")
+
+
+def git(*args, cwd):
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**tree.IDENTITY, "PATH": "/usr/bin:/bin"})
+
+
+def checkpatch(patch):
+    """(errors, warnings, checks, report) of checkpatch.pl --strict on PATCH."""
+    res = subprocess.run(["perl", "scripts/checkpatch.pl", "--strict", "--no-signoff",
+                          str(patch)], cwd=tree.TREE, capture_output=True, text=True)
+    m = re.search(r"total: (\d+) errors, (\d+) warnings, (\d+) checks", res.stdout)
+    if not m:
+        raise KxError(f"checkpatch gave no summary for {patch.name}:\n{res.stdout[-2000:]}")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3)), res.stdout
+
+
+def signoff_problems(commit, cwd=None):
+    cwd = cwd or tree.TREE
+    author = git("log", "-1", "--format=%an <%ae>", commit, cwd=cwd).stdout.strip()
+    body = git("log", "-1", "--format=%B", commit, cwd=cwd).stdout
+    sobs = re.findall(r"^Signed-off-by: (.+)$", body, re.M)
+    problems = []
+    if author != AUTHOR:
+        problems.append(f"author is {author!r}, not {AUTHOR!r}")
+    if author not in sobs:
+        problems.append(f"no Signed-off-by: {author}")
+    return problems
+
+
+def ensure_worktree(path, commit):
+    if not (path / ".git").exists():
+        if path.exists():
+            shutil.rmtree(path)
+        git("worktree", "prune", cwd=tree.TREE)
+        res = git("worktree", "add", "--detach", "-f", str(path), commit, cwd=tree.TREE)
+        if res.returncode:
+            raise KxError(f"git worktree add {path} failed: {res.stderr}")
+    res = git("checkout", "-q", "--detach", "-f", commit, cwd=path)
+    if res.returncode:
+        raise KxError(f"checkout of {commit} in {path} failed: {res.stderr}")
+
+
+def build_at(commit, config):
+    """Build Image at COMMIT in the check worktree; (ok, log tail)."""
+    ensure_worktree(CHECK_TREE, commit)
+    try:
+        kbuild.build_tree(CHECK_TREE, config, state=commit)
+        return True, ""
+    except KxError as exc:
+        return False, str(exc)[-1500:]
+
+
+def object_warnings(commit, config, files):
+    """{warning} from W=1 and sparse (C=2) for FILES' objects at COMMIT."""
+    ensure_worktree(CHECK_TREE, commit)
+    kbuild.build_tree(CHECK_TREE, config, state=commit)
+    out = CHECK_TREE / f".kx-{config}"
+    found = set()
+    objs = [f[:-2] + ".o" for f in files if f.endswith(".c") and (CHECK_TREE / f).exists()]
+    if objs:
+        res = subprocess.run(["make", f"O={out.name}", "W=1", "C=2", *objs], cwd=CHECK_TREE,
+                             env={**kbuild.os.environ, **kbuild.make_env()},
+                             capture_output=True, text=True)
+        found |= {f"{m.group(1)}: {m.group(2)}: {m.group(3)}"
+                  for m in map(WARNING.match, (res.stdout + res.stderr).splitlines()) if m}
+    docs = [f for f in files if f.endswith((".c", ".h")) and (CHECK_TREE / f).exists()]
+    if docs:
+        res = subprocess.run(["perl", "scripts/kernel-doc", "-none", *docs], cwd=CHECK_TREE,
+                             capture_output=True, text=True)
+        found |= {f"kernel-doc: {ln.strip()}" for ln in res.stderr.splitlines()
+                  if "warning" in ln.lower() or "error" in ln.lower()}
+    # Line numbers move with every patch; compare what was said, not where.
+    return {re.sub(r":\d+", "", w) for w in found}
+
+
+def rst_problems(path):
+    """docutils messages of level warning or worse for the .rst at PATH."""
+    import io
+    import docutils.core
+    stream = io.StringIO()
+    docutils.core.publish_doctree(path.read_text(), source_path=str(path), settings_overrides={
+        "report_level": 2, "halt_level": 5, "warning_stream": stream})
+    return [ln for ln in stream.getvalue().splitlines()
+            if re.search(r"\((WARNING|ERROR|SEVERE)/\d\)", ln)]
+
+
+def git_am_fresh(patches, head_tree):
+    """Apply PATCHES with git am on a fresh pristine checkout; compare trees."""
+    ensure_worktree(AM_TREE, tree.BASE_TAG)
+    for patch in patches:
+        res = git("am", "-q", str(patch), cwd=AM_TREE)
+        if res.returncode:
+            git("am", "--abort", cwd=AM_TREE)
+            return f"git am of {patch.name} failed: {res.stderr.strip()[:500]}"
+    got = git("rev-parse", "HEAD^{tree}", cwd=AM_TREE).stdout.strip()
+    return None if got == head_tree else "the applied series differs from build/linux"
+
+
+def check(configs=GATE_CONFIGS):
+    """Run every gate; return (passed, report dict)."""
+    import docutils.core  # noqa: F401  (fail early if docutils is absent)
+    tree.ensure_tree()
+    patches = tree.series_files()
+    commits = git("rev-list", "--reverse", f"{tree.BASE_TAG}..HEAD",
+                  cwd=tree.TREE).stdout.split()
+    if len(commits) != len(patches):
+        raise KxError(f"build/linux has {len(commits)} commits over the base but "
+                      f"patches/series lists {len(patches)}: run ./kx tree")
+    report, passed = {"patches": []}, True
+    for patch, commit in zip(patches, commits):
+        log(f"series check: {patch.name}")
+        errors, warnings, checks, text = checkpatch(patch)
+        files = git("diff", "--name-only", f"{commit}^", commit, cwd=tree.TREE).stdout.split()
+        entry = {"patch": patch.name, "commit": commit,
+                 "checkpatch": {"errors": errors, "warnings": warnings, "checks": checks},
+                 "signoff": signoff_problems(commit), "builds": {}, "new_warnings": []}
+        if errors or warnings:
+            entry["checkpatch_report"] = text[-3000:]
+        for config in configs:
+            ok, tail = build_at(commit, config)
+            entry["builds"][config] = "ok" if ok else tail
+        if all(v == "ok" for v in entry["builds"].values()):
+            before = object_warnings(f"{commit}^", configs[0], files)
+            after = object_warnings(commit, configs[0], files)
+            entry["new_warnings"] = sorted(after - before)
+        entry["rst"] = {f: rst_problems(CHECK_TREE / f) for f in files
+                        if f.endswith(".rst") and (tree.TREE / f).exists()}
+        ok = (not errors and not warnings and not entry["signoff"]
+              and all(v == "ok" for v in entry["builds"].values())
+              and not entry["new_warnings"] and not any(entry["rst"].values()))
+        entry["passed"] = ok
+        passed &= ok
+        report["patches"].append(entry)
+    head_tree = git("rev-parse", "HEAD^{tree}", cwd=tree.TREE).stdout.strip()
+    report["git_am"] = git_am_fresh(patches, head_tree) or "ok"
+    passed &= report["git_am"] == "ok"
+    report["passed"] = passed
+    out = BUILD / "results" / "series-check.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    return passed, report
+
+
+def summary(report):
+    lines = []
+    for e in report["patches"]:
+        cp = e["checkpatch"]
+        builds = " ".join(f"{c}:{'ok' if v == 'ok' else 'FAIL'}" for c, v in e["builds"].items())
+        lines.append(f"{'PASS' if e['passed'] else 'FAIL'} {e['patch']}: checkpatch "
+                     f"{cp['errors']}E/{cp['warnings']}W/{cp['checks']}C, build {builds}, "
+                     f"new warnings {len(e['new_warnings'])}, signoff "
+                     f"{'ok' if not e['signoff'] else '; '.join(e['signoff'])}")
+        lines += [f"    {w}" for w in e["new_warnings"]]
+        for f, msgs in e["rst"].items():
+            lines += [f"    {f}: {m}" for m in msgs]
+    lines.append(f"git am onto a fresh v5.10.223: {report['git_am']}")
+    lines.append(f"{len(report['patches'])} patches, series "
+                 f"{'PASSED' if report['passed'] else 'FAILED'} the gates")
+    return "\n".join(lines)
