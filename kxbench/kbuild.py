@@ -27,13 +27,15 @@ def source_dir(kernel):
 VARIANTS = ("", "kunit")
 
 
-def fragment(config, variant=""):
-    """common.config + CONFIG.config (+ VARIANT.config, e.g. kunit)."""
+def fragment(config, variant="", kernel=None):
+    """common.config + CONFIG.config (+ VARIANT.config, e.g. kunit), plus
+    configs/upstream.config for the upstream peer."""
     if config not in CONFIGS:
         raise KxError(f"unknown config {config!r}: choose from {', '.join(CONFIGS)}")
     if variant not in VARIANTS:
         raise KxError(f"unknown build variant {variant!r}")
     names = ["common", config] + ([variant] if variant else [])
+    names += ["upstream"] if kernel == "upstream" else []
     return "".join((REPO / "configs" / f"{n}.config").read_text() for n in names)
 
 
@@ -67,10 +69,10 @@ def build(kernel, config, variant="", jobs=None):
     state = ""
     if kernel == "series":
         state = tree.head() + (":dirty" if tree.is_dirty() else "")
-    return build_tree(src, config, variant, state, jobs, label=kernel)
+    return build_tree(src, config, variant, state, jobs, kernel=kernel)
 
 
-def build_tree(src, config, variant="", state="", jobs=None, label=None):
+def build_tree(src, config, variant="", state="", jobs=None, kernel=None):
     """Build Image in SRC/.kx-CONFIG[-VARIANT]; skip when STATE is unchanged.
 
     One build per O= directory at a time: parallel runs wait on a lock.
@@ -80,8 +82,8 @@ def build_tree(src, config, variant="", state="", jobs=None, label=None):
     out.mkdir(exist_ok=True)
     with open(out / "kx.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _build_locked(src, out, fragment(config, variant), state, jobs,
-                             f"{label or src.name}/{out.name[4:]}")
+        return _build_locked(src, out, fragment(config, variant, kernel), state, jobs,
+                             f"{kernel or src.name}/{out.name[4:]}")
 
 
 def _build_locked(src, out, text, state, jobs, name):
