@@ -2,7 +2,7 @@
 import pytest
 
 from kxbench.machine import Boot, Line
-from kxbench.scenarios import common, hibernate, kdump, kexec_reboot, kunit
+from kxbench.scenarios import common, hibernate, kdump, kexec_reboot, kunit, ptdump
 
 TOKEN, SHA = "0123456789abcdef", "a" * 64
 BYTES = 32 << 20
@@ -193,3 +193,18 @@ def test_kunit_passes_only_when_the_expected_suite_ran_and_passed():
     assert not kunit.judge(boot(*no_cases), c, {"suites": ["trans_pgd"]}).passed
     no_header = [t for t in KTAP if "TAP version" not in t]
     assert not kunit.judge(boot(*no_header), c, {"suites": ["trans_pgd"]}).passed
+
+
+def test_ptdump_counts_only_mapped_linear_map_leaves():
+    texts = [
+        "KX-PT 0x0000000000000000-0xffff000000000000   17179869184G PGD",
+        "KX-PT 0xffff000000000000-0xffff000040000000           1G PUD  RW NX SHD AF BLK UXN",
+        "KX-PT 0xffff000040000000-0xffff000040200000           2M PMD  RW NX SHD AF BLK UXN",
+        "KX-PT 0xffff000040200000-0xffff000040400000           2M PTE  RW NX SHD AF UXN",
+        "KX-PT 0xffff000040400000-0xffff000080000000        1020M PMD",
+        "KX-PT 0xffff800010000000-0xffff800010200000           2M PTE  ro x  SHD AF UXN",
+    ]
+    counts, mapped = ptdump.leaf_counts(texts, 4096, 48)
+    assert counts == {"PUD": 1, "PMD": 1, "PTE": 512}   # vmalloc/kernel image excluded
+    assert mapped == (1 << 30) + (4 << 20)
+    assert ptdump.linear_map(52) == ((1 << 64) - (1 << 52), (1 << 64) - (1 << 47))

@@ -1,5 +1,5 @@
 """One module per scenario; each has run(ctx) -> Verdict and a pure judge()."""
-from . import hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit
+from . import hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit, ptdump
 
 SCENARIOS = {
     "kexec-reboot": kexec_reboot,
@@ -8,4 +8,5 @@ SCENARIOS = {
     "kdump": kdump,
     "hibernate": hibernate,
     "kunit": kunit,
+    "ptdump": ptdump,
 }

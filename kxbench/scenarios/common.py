@@ -27,6 +27,7 @@ class Context:
     payload_mib: int = 32
     gens: int = 1
     timeout: int = None
+    append_extra: str = ""
     run_id: str = ""
     started: float = field(default_factory=time.time)
 
@@ -66,8 +67,8 @@ class Context:
                             workdir=self.workdir)
 
     def append(self, *words):
-        return " ".join([CONSOLE, f"kx.sc={self.scenario}",
-                         *words])
+        return " ".join([CONSOLE, f"kx.sc={self.scenario}", *words,
+                         *self.append_extra.split()])
 
 
 @dataclass
