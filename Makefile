@@ -3,7 +3,7 @@ PY := /usr/bin/python3
 KX := $(PY) ./kx
 JOBS ?= 2
 
-.PHONY: demo check unit setup clean
+.PHONY: demo check bench unit setup clean
 
 demo:
 	$(KX) demo
@@ -18,12 +18,17 @@ setup:
 # Workbench unit tests, the review gates on patches/, then the scenario
 # matrix in QEMU, two guests at a time.
 check: setup
-	$(PY) -m pytest -q --ignore=tests/test_scenarios.py tests
+	$(PY) -m pytest -q --ignore=tests/test_scenarios.py --ignore=tests/test_bench.py tests
 	$(KX) series check
 	$(PY) -m pytest -n $(JOBS) --durations=10 tests/test_scenarios.py
 
+# The full side-by-side measurement (about 40 minutes): build/report/.
+bench:
+	$(KX) deps
+	$(KX) bench
+
 unit:
-	$(PY) -m pytest -q --ignore=tests/test_scenarios.py tests
+	$(PY) -m pytest -q --ignore=tests/test_scenarios.py --ignore=tests/test_bench.py tests
 
 clean:
 	rm -rf build

@@ -90,6 +90,15 @@ def cmd_series(args):
     return 0 if passed else 1
 
 
+def cmd_bench(args):
+    from . import bench
+    deps.ensure_host_packages()
+    userland.prepare()
+    report = bench.run(quick=args.quick)
+    print((bench.REPORT / "bench.md").read_text())
+    print(f"report: {bench.REPORT / 'bench.json'}, {', '.join(report['plots'])}")
+
+
 def cmd_demo(args):
     from . import demo
     return demo.main()
@@ -132,6 +141,9 @@ def parser():
     s = sub.add_parser("series", help="the review gates for patches/")
     s.add_argument("action", choices=["check"])
     s.set_defaults(fn=cmd_series)
+    b = sub.add_parser("bench", help="base, upstream and series side by side")
+    b.add_argument("--quick", action="store_true", help="one repetition, dt-el2, 1/4 GiB")
+    b.set_defaults(fn=cmd_bench)
     sub.add_parser("demo", help="build series, kexec reboot on dt-el2, kdump; summary"
                    ).set_defaults(fn=cmd_demo)
     return p

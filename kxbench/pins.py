@@ -74,5 +74,5 @@ HOST_PACKAGES = [
     "qemu-efi-aarch64", "device-tree-compiler", "gdb-multiarch", "ccache",
     "flex", "bison", "bc", "libssl-dev", "libelf-dev", "cpio", "xz-utils",
     "make", "gcc", "git", "python3-pytest", "python3-pytest-xdist", "dpkg-dev", "perl",
-    "patch", "sparse", "python3-docutils",
+    "patch", "sparse", "python3-docutils", "python3-matplotlib",
 ]

@@ -1,0 +1,40 @@
+"""./kx bench --quick: the report must be whole and its numbers consistent."""
+import json
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+REPORT = REPO / "build" / "report"
+KERNELS = ("base", "upstream", "series")
+METRICS = ("load_overhead_kb", "load_s", "exec_to_userspace_s")
+
+
+def test_quick_bench_report_is_whole_and_consistent():
+    res = subprocess.run([str(REPO / "kx"), "bench", "--quick"], cwd=REPO,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    report = json.loads((REPORT / "bench.json").read_text())
+    md = (REPORT / "bench.md").read_text()
+    assert "does not model caches" in md and "not measured here" in md
+    for plot in report["plots"]:
+        assert Path(plot).stat().st_size > 1000
+    rows = {(r["mem"], r["metric"]): r for r in report["rows"] if r["profile"] == "dt-el2"}
+    for mem in (1024, 4096):
+        for metric in METRICS:
+            row = rows[(mem, metric)]
+            for kernel in KERNELS:
+                assert row[kernel] and row[kernel]["n"] == 1, (mem, metric, kernel)
+                assert row[kernel]["median"] > 0 or metric == "load_overhead_kb"
+            assert row["series_vs_base"] > 0 and row["series_vs_upstream"] > 0
+    # Upstream copies the linear map into relocation tables at load time, so
+    # its overhead must grow with RAM; a measurement that misses that is broken.
+    up = [rows[(m, "load_overhead_kb")]["upstream"]["median"] for m in (1024, 4096)]
+    assert up[1] > up[0] + 1024, up
+    # Every kernel's dump covers the 4 GiB guest, and crashkernel= forces pages.
+    for leaf in report["leaves"]:
+        assert leaf["leaf_total"] > 0
+    base = {lf["cmdline"]: lf for lf in report["leaves"] if lf["kernel"] == "base"}
+    assert base["rodata=on crashkernel=256M"]["leaf_pte"] > 500000
+    # Each sample links to the result JSON of the run that produced it.
+    for s in report["samples"]:
+        assert json.loads(Path(s["result"]).read_text())["verdict"] == "pass"
