@@ -95,7 +95,7 @@ def qemu_command(spec):
         cmd += ["-drive", f"if=none,id=d0,file={spec.disk},format=raw",
                 "-device", "virtio-blk-device,drive=d0"]
     if spec.gdb_port:
-        cmd += ["-gdb", f"tcp:127.0.0.1:{spec.gdb_port}", "-S"]
+        cmd += ["-gdb", f"tcp:127.0.0.1:{spec.gdb_port}", "-S"]   # wait for the stub
     return cmd + list(spec.extra)
 
 

@@ -69,3 +69,19 @@ def test_a_failing_cell_exits_nonzero_and_names_its_log():
     assert rc == 1 and out.startswith("FAIL "), out
     assert "timed out" in out and "log " in out
     assert record["verdict"] == "fail" and Path(record["log"]).exists()
+
+
+@pytest.mark.parametrize("profile, el", [("dt-el2", 2), ("dt-el1", 1)])
+def test_mmu_state_sees_the_base_copy_with_the_mmu_off(profile, el):
+    """The instrument for the series' central claim, checked where the
+    answer is known: the base relocates with the MMU and caches off (at EL2
+    when entered at EL2), so mmu-state must fail there, on that evidence,
+    while the reboot itself still succeeds."""
+    rc, out, record = kx_run("mmu-state", "--kernel", "base", "--profile", profile)
+    assert rc == 1 and out.startswith("FAIL "), out
+    ev = record["evidence"]
+    assert len(ev["copy_samples"]) >= 3, out
+    for s in ev["copy_samples"]:
+        assert s["el"] == el and (int(s["sctlr"], 16) & 1) == 0, s
+    assert (int(ev["jump"]["sctlr"], 16) & 1) == 0
+    assert ev["generations"][0]["sha256"] == ev["expected"]["sha256"]

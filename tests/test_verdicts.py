@@ -2,7 +2,7 @@
 import pytest
 
 from kxbench.machine import Boot, Line
-from kxbench.scenarios import common, hibernate, kdump, kexec_reboot, kunit, ptdump
+from kxbench.scenarios import common, hibernate, kdump, kexec_reboot, kunit, mmu_state, ptdump
 
 TOKEN, SHA = "0123456789abcdef", "a" * 64
 BYTES = 32 << 20
@@ -208,3 +208,33 @@ def test_ptdump_counts_only_mapped_linear_map_leaves():
     assert counts == {"PUD": 1, "PMD": 1, "PTE": 512}   # vmalloc/kernel image excluded
     assert mapped == (1 << 30) + (4 << 20)
     assert ptdump.linear_map(52) == ((1 << 64) - (1 << 52), (1 << 64) - (1 << 47))
+
+
+def st(el, sctlr, pc=0x1000):
+    return {"pc": pc, "el": el, "sctlr": sctlr}
+
+
+ON = mmu_state.SCTLR_M | mmu_state.SCTLR_C | mmu_state.SCTLR_I
+
+
+def test_mmu_state_passes_only_with_mmu_and_caches_on_while_copying():
+    good = boot(*reboot_lines())
+    c, e = ctx("mmu-state"), reboot_expect()
+    assert mmu_state.judge(good, c, e, [st(1, ON | 0x30d00800)], st(1, 0x30d00800)).passed
+    # The base: copying at EL2 with the MMU off.
+    v = mmu_state.judge(good, c, e, [st(2, 0x30c50830)], st(2, 0x30c50830))
+    assert not v.passed and "EL2" in v.first_bad_line and "M=0" in v.first_bad_line
+    # MMU on but D-cache off is not enough; nor is MMU still on at the jump.
+    assert not mmu_state.judge(good, c, e, [st(1, ON & ~mmu_state.SCTLR_C)],
+                               st(1, 0)).passed
+    assert not mmu_state.judge(good, c, e, [st(1, ON)], st(1, ON)).passed
+    # No sample in the routine, or no jump caught: no verdict from absence.
+    assert not mmu_state.judge(good, c, e, [], st(1, 0)).passed
+    assert not mmu_state.judge(good, c, e, [st(1, ON)], None).passed
+
+
+def test_mmu_state_finds_pc_in_the_routine_by_its_bytes():
+    code = bytes(range(64))
+    assert mmu_state.match_offset(code, code[12:44]) == 12
+    assert mmu_state.match_offset(code, code[60:64] + b"\xff" * 28) is None  # too short
+    assert mmu_state.match_offset(code, b"\xee" * 32) is None

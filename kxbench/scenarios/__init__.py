@@ -1,5 +1,6 @@
 """One module per scenario; each has run(ctx) -> Verdict and a pure judge()."""
-from . import hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit, ptdump
+from . import (hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit,
+               mmu_state, ptdump)
 
 SCENARIOS = {
     "kexec-reboot": kexec_reboot,
@@ -9,4 +10,5 @@ SCENARIOS = {
     "hibernate": hibernate,
     "kunit": kunit,
     "ptdump": ptdump,
+    "mmu-state": mmu_state,
 }

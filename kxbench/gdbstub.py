@@ -1,0 +1,100 @@
+"""A minimal GDB remote-protocol client for QEMU's gdbstub.
+
+Enough to interrupt a running guest, read registers by name (including
+system registers such as SCTLR and SCTLR_EL2) and memory, set a hardware
+breakpoint and continue. One process, one socket: sampling costs about a
+millisecond, fast enough to catch a relocation loop that runs for a
+fraction of a second.
+"""
+import re
+import socket
+import time
+
+from .util import KxError
+
+
+class Stub:
+    def __init__(self, port, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+                # Tiny packets both ways: without this, Nagle and delayed ACKs
+                # cost about 40 ms per request.
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise KxError(f"cannot reach QEMU's gdbstub on port {port}")
+                time.sleep(0.1)
+        self.buf = b""
+        self.regs = {}
+        self.request(b"qSupported:xmlRegisters=aarch64")
+        self._load_registers()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _recv_packet(self):
+        while True:
+            m = re.search(rb"\$([^#]*)#[0-9a-fA-F]{2}", self.buf)
+            if m:
+                self.buf = self.buf[m.end():]
+                self.sock.sendall(b"+")
+                return m.group(1)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise KxError("QEMU's gdbstub closed the connection")
+            self.buf += chunk
+
+    def request(self, payload):
+        self.sock.sendall(b"$" + payload + b"#%02x" % (sum(payload) & 0xFF))
+        return self._recv_packet()
+
+    def _xfer(self, name):
+        out, off = b"", 0
+        while True:
+            reply = self.request(b"qXfer:features:read:%s:%x,%x" % (name.encode(), off, 3000))
+            out += reply[1:]
+            off += len(reply) - 1
+            if reply[:1] != b"m":
+                return out.decode()
+
+    def _load_registers(self):
+        """Name -> number, as gdb numbers them: in order, with regnum resets."""
+        top = self._xfer("target.xml")
+        num = 0
+        for inc in re.findall(r'href="([^"]+)"', top):
+            for attrs in re.findall(r"<reg ([^>]*)>", self._xfer(inc)):
+                m = re.search(r'regnum="(\d+)"', attrs)
+                if m:
+                    num = int(m.group(1))
+                self.regs[re.search(r'name="([^"]+)"', attrs).group(1)] = num
+                num += 1
+
+    def reg(self, name):
+        reply = self.request(b"p%x" % self.regs[name])
+        return int.from_bytes(bytes.fromhex(reply.decode()), "little")
+
+    def mem(self, addr, length):
+        reply = self.request(b"m%x,%x" % (addr, length))
+        if reply.startswith(b"E"):
+            return None
+        return bytes.fromhex(reply.decode())
+
+    def cont(self):
+        self.sock.sendall(b"$c#63")
+
+    def interrupt(self):
+        """Stop the running guest; return the stop reply."""
+        self.sock.sendall(b"\x03")
+        return self._recv_packet()
+
+    def wait_stop(self):
+        return self._recv_packet()
+
+    def hbreak(self, addr, on=True):
+        return self.request(b"%s1,%x,4" % (b"Z" if on else b"z", addr))

@@ -1,0 +1,150 @@
+"""mmu-state: is the relocation copy really done with the MMU and caches on?
+
+A kexec reboot runs with QEMU's gdbstub attached. From `kexec -e` on, the
+host interrupts the guest every few milliseconds and reads PC, CPSR and
+the SCTLR of the exception level it is at. A sample whose code bytes match
+the relocation routine (taken from vmlinux) is a copy sample; once one is
+seen, a hardware breakpoint on the routine's final `br` catches the jump.
+Pass: at least one copy sample, every copy sample at EL1 with SCTLR_EL1.M,
+C and I set, and M clear at the jump; the reboot's own evidence must hold.
+On the base, which relocates with the MMU off (at EL2 under dt-el2), this
+fails, and its evidence says what it saw.
+"""
+import re
+import socket
+import subprocess
+import time
+
+from .. import machine, userland
+from ..gdbstub import Stub
+from ..util import KxError
+from . import common, kexec_reboot
+
+ROUTINE = "arm64_relocate_new_kernel"
+SCTLR_M, SCTLR_C, SCTLR_I = 1 << 0, 1 << 2, 1 << 12
+SAMPLE_WINDOW_S = 60
+
+
+def routine_code(vmlinux, symbol=ROUTINE):
+    """(bytes, offset of the last `br`) of SYMBOL, from VMLINUX."""
+    syms = subprocess.run(["aarch64-linux-gnu-nm", "-n", str(vmlinux)], capture_output=True,
+                          text=True).stdout.splitlines()
+    addrs = [(int(ln.split()[0], 16), ln.split()[2]) for ln in syms if len(ln.split()) == 3]
+    start = next((a for a, n in addrs if n == symbol), None)
+    if start is None:
+        raise KxError(f"{vmlinux} has no symbol {symbol}")
+    end = min(a for a, _ in addrs if a > start)
+    dis = subprocess.run(["aarch64-linux-gnu-objdump", "-d", f"--start-address={start:#x}",
+                          f"--stop-address={end:#x}", str(vmlinux)],
+                         capture_output=True, text=True).stdout
+    code, last_br = b"", None
+    for m in re.finditer(r"^\s*([0-9a-f]+):\s+([0-9a-f]{8})\s+(\S+)", dis, re.M):
+        if m.group(3) == "br":
+            last_br = int(m.group(1), 16) - start
+        code += int(m.group(2), 16).to_bytes(4, "little")
+    if not code or last_br is None:
+        raise KxError(f"cannot disassemble {symbol} in {vmlinux}")
+    return code, last_br
+
+
+def match_offset(code, window):
+    """Offset in CODE where the bytes at PC (WINDOW) stand, or None."""
+    if not window:
+        return None
+    for off in range(0, len(code), 4):
+        n = min(len(window), len(code) - off)
+        if n >= 8 and code[off:off + n] == window[:n]:
+            return off
+    return None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_state(stub):
+    pc, cpsr = stub.reg("pc"), stub.reg("cpsr")
+    el = (cpsr >> 2) & 3
+    sctlr = stub.reg("SCTLR" if el == 1 else "SCTLR_EL2")
+    return {"pc": pc, "el": el, "sctlr": sctlr, "window": stub.mem(pc, 32)}
+
+
+def sample(m, stub, code, last_br):
+    """Sample from KX-EXEC until the jump is caught, the routine is left, or
+    the window closes. The guest is left running (a detach would stop it)."""
+    samples, jump, bp = [], None, None
+    if m.wait_for("KX-EXEC") is None:
+        return samples, jump
+    deadline = time.monotonic() + SAMPLE_WINDOW_S
+    while time.monotonic() < deadline:
+        stub.interrupt()
+        st = read_state(stub)
+        off = match_offset(code, st.pop("window"))
+        if bp is not None and st["pc"] == bp:
+            jump = st
+            break
+        if off is None and samples:
+            break   # the routine ran to its end without the breakpoint
+        if off is not None:
+            samples.append({**st, "offset": off})
+            if bp is None:
+                bp = st["pc"] - off + last_br
+                stub.hbreak(bp)
+        stub.cont()
+        time.sleep(0.003)
+    if bp is not None:
+        stub.hbreak(bp, on=False)
+    stub.cont()
+    return samples, jump
+
+
+def run(ctx):
+    image, parts = common.prepare(ctx)
+    code, last_br = routine_code(image.parents[3] / "vmlinux")
+    work = common.fresh_workdir(ctx)
+    sha = common.payload(ctx, work / "payload")
+    first = userland.build_initramfs(work / "gen0.cpio", parts)
+    nxt = userland.build_initramfs(work / "next.cpio", parts, {
+        "kx/token": ctx.token.encode(), "kx/payload": work / "payload"})
+    disk = common.data_disk(work / "disk.img", image, nxt)
+    spec = ctx.spec(image, first, ctx.append("kx.gen=0", "kx.gens=1"), disk)
+    spec.gdb_port = free_port()
+    with machine.Machine(spec, ctx.log, ctx.boot_timeout()) as m:
+        stub = Stub(spec.gdb_port)
+        try:
+            stub.cont()
+            samples, jump = sample(m, stub, code, last_br)
+            m.wait_exit()
+        finally:
+            stub.close()
+    expect = {"token": ctx.token, "sha256": sha, "payload_bytes": ctx.payload_mib << 20,
+              "gens": 1, "mode": "load"}
+    return judge(m.result, ctx, expect, samples, jump)
+
+
+def describe(st):
+    s = st["sctlr"]
+    return (f"EL{st['el']} SCTLR_EL{st['el']}={s:#x} M={s & SCTLR_M and 1} "
+            f"C={s & SCTLR_C and 1} I={s & SCTLR_I and 1}")
+
+
+def judge(boot, ctx, expect, samples, jump):
+    v = kexec_reboot.judge(boot, ctx, expect)
+    if v.require(samples, "no sample stopped inside the relocation routine"):
+        bad = [st for st in samples if st["el"] != 1 or
+               (st["sctlr"] & (SCTLR_M | SCTLR_C | SCTLR_I)) != SCTLR_M | SCTLR_C | SCTLR_I]
+        v.require(not bad, f"{len(bad)} of {len(samples)} copy samples lacked EL1 with "
+                           f"M, C and I set; first: {describe(bad[0]) if bad else ''}")
+    if v.require(jump is not None, "the final jump was not caught"):
+        v.require(not jump["sctlr"] & SCTLR_M, f"MMU still on at the jump: {describe(jump)}")
+    v.evidence["copy_samples"] = [{**st, "sctlr": hex(st["sctlr"]), "pc": hex(st["pc"]),
+                                   "state": describe(st)} for st in samples]
+    v.evidence["jump"] = {**jump, "sctlr": hex(jump["sctlr"]), "pc": hex(jump["pc"]),
+                          "state": describe(jump)} if jump else None
+    v.metrics["copy_samples"] = len(samples)
+    if not v.passed and v.first_bad_line is None:
+        v.first_bad_line = (f"copy sample: {describe(samples[0])}" if samples
+                            else common.first_bad(boot))
+    return v
