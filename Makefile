@@ -14,13 +14,15 @@ setup:
 	$(KX) deps
 	$(KX) setup --kernel series --config all
 	$(KX) build --kernel base --config 4k-48
+	$(KX) build --kernel upstream --config 4k-48
 
-# Workbench unit tests, the review gates on patches/, then the scenario
-# matrix in QEMU, two guests at a time.
+# Workbench unit tests, the review gates on patches/, the scenario matrix
+# in QEMU (two guests at a time), then the quick side-by-side bench.
 check: setup
 	$(PY) -m pytest -q --ignore=tests/test_scenarios.py --ignore=tests/test_bench.py tests
 	$(KX) series check
 	$(PY) -m pytest -n $(JOBS) --durations=10 tests/test_scenarios.py
+	$(PY) -m pytest -q tests/test_bench.py
 
 # The full side-by-side measurement (about 40 minutes): build/report/.
 bench:
