@@ -126,8 +126,7 @@ class Machine:
     def _read(self):
         buf = b""
         while True:
-            chunk = self.proc.stdout.read1(4096) if hasattr(self.proc.stdout, "read1") \
-                else os.read(self.proc.stdout.fileno(), 4096)
+            chunk = self.proc.stdout.read1(4096)
             if not chunk:
                 break
             buf += chunk
