@@ -4,13 +4,13 @@ from .. import machine, userland
 from . import common
 
 
-
 def mode(ctx):
     """The syscall the guest must use: kexec_file_load only for kexec-file."""
     return "file" if ctx.scenario == "kexec-file" else "load"
 
 
-def run(ctx):
+def setup(ctx):
+    """Kernel, initramfs images and data disk; return (image, spec, expect)."""
     image, parts = common.prepare(ctx)
     work = common.fresh_workdir(ctx)
     sha = common.payload(ctx, work / "payload")
@@ -22,6 +22,11 @@ def run(ctx):
     expect = {"token": ctx.token, "sha256": sha, "payload_bytes": ctx.payload_mib << 20,
               "gens": ctx.gens, "mode": mode(ctx)}
     spec = ctx.spec(image, first, ctx.append("kx.gen=0", f"kx.gens={ctx.gens}"), disk)
+    return image, spec, expect
+
+
+def run(ctx):
+    image, spec, expect = setup(ctx)
     boot = machine.boot(spec, ctx.log, ctx.boot_timeout() * ctx.gens)
     return judge(boot, ctx, expect)
 

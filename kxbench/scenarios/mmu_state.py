@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 
-from .. import machine, userland
+from .. import machine
 from ..gdbstub import Stub
 from ..util import KxError
 from . import common, kexec_reboot
@@ -101,15 +101,8 @@ def sample(m, stub, code, last_br):
 
 
 def run(ctx):
-    image, parts = common.prepare(ctx)
+    image, spec, expect = kexec_reboot.setup(ctx)
     code, last_br = routine_code(image.parents[3] / "vmlinux")
-    work = common.fresh_workdir(ctx)
-    sha = common.payload(ctx, work / "payload")
-    first = userland.build_initramfs(work / "gen0.cpio", parts)
-    nxt = userland.build_initramfs(work / "next.cpio", parts, {
-        "kx/token": ctx.token.encode(), "kx/payload": work / "payload"})
-    disk = common.data_disk(work / "disk.img", image, nxt)
-    spec = ctx.spec(image, first, ctx.append("kx.gen=0", "kx.gens=1"), disk)
     spec.gdb_port = free_port()
     with machine.Machine(spec, ctx.log, ctx.boot_timeout()) as m:
         stub = Stub(spec.gdb_port)
@@ -119,8 +112,6 @@ def run(ctx):
             m.wait_exit()
         finally:
             stub.close()
-    expect = {"token": ctx.token, "sha256": sha, "payload_bytes": ctx.payload_mib << 20,
-              "gens": 1, "mode": "load"}
     return judge(m.result, ctx, expect, samples, jump)
 
 
