@@ -6,6 +6,7 @@ no new W=1, sparse or kernel-doc warnings in the files it touches over its
 parent. For the series: new .rst files parse with docutils, and git am
 of the whole series onto a fresh pristine checkout gives the same tree.
 """
+import importlib.util
 import json
 import re
 import shutil
@@ -120,7 +121,8 @@ def git_am_fresh(patches, head_tree):
 
 def check(configs=GATE_CONFIGS):
     """Run every gate; return (passed, report dict)."""
-    import docutils.core  # noqa: F401  (fail early if docutils is absent)
+    if importlib.util.find_spec("docutils") is None:
+        raise KxError("python3-docutils is missing: run ./kx deps")
     tree.ensure_tree()
     patches = tree.series_files()
     commits = git("rev-list", "--reverse", f"{tree.BASE_TAG}..HEAD",
