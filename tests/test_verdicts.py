@@ -238,3 +238,17 @@ def test_mmu_state_finds_pc_in_the_routine_by_its_bytes():
     assert mmu_state.match_offset(code, code[12:44]) == 12
     assert mmu_state.match_offset(code, code[60:64] + b"\xff" * 28) is None  # too short
     assert mmu_state.match_offset(code, b"\xee" * 32) is None
+
+
+def test_mmu_state_reads_el1s_sctlr_for_el0():
+    class FakeStub:
+        regs = {"pc": 0, "cpsr": 1, "SCTLR": 2}   # no EL2 on a virtualization=off machine
+
+        def reg(self, name):
+            return {"pc": 0x400000, "cpsr": 0x0, "SCTLR": 0x30d0199d}[name]
+
+        def mem(self, addr, length):
+            return b"\0" * length
+    s = mmu_state.read_state(FakeStub())
+    assert s["el"] == 0 and s["sctlr"] == 0x30d0199d
+    assert "SCTLR_EL1" in mmu_state.describe(s)

@@ -64,10 +64,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def regime(el):
+    """The SCTLR that governs EL: EL0 runs under EL1's translation regime."""
+    return max(el, 1)
+
+
 def read_state(stub):
     pc, cpsr = stub.reg("pc"), stub.reg("cpsr")
     el = (cpsr >> 2) & 3
-    sctlr = stub.reg("SCTLR" if el == 1 else "SCTLR_EL2")
+    sctlr = stub.reg({1: "SCTLR", 2: "SCTLR_EL2", 3: "SCTLR_EL3"}[regime(el)])
     return {"pc": pc, "el": el, "sctlr": sctlr, "window": stub.mem(pc, 32)}
 
 
@@ -117,7 +122,7 @@ def run(ctx):
 
 def describe(st):
     s = st["sctlr"]
-    return (f"EL{st['el']} SCTLR_EL{st['el']}={s:#x} M={s & SCTLR_M and 1} "
+    return (f"EL{st['el']} SCTLR_EL{regime(st['el'])}={s:#x} M={s & SCTLR_M and 1} "
             f"C={s & SCTLR_C and 1} I={s & SCTLR_I and 1}")
 
 
