@@ -75,4 +75,6 @@ HOST_PACKAGES = [
     "flex", "bison", "bc", "libssl-dev", "libelf-dev", "cpio", "xz-utils",
     "make", "gcc", "git", "python3-pytest", "python3-pytest-xdist", "dpkg-dev", "perl",
     "patch", "sparse", "python3-docutils", "python3-matplotlib",
+    # checkpatch.pl's SPDX licence check needs these; without them it skips it.
+    "python3-ply", "python3-git",
 ]

@@ -15,6 +15,8 @@ OTHER_CONFIGS = ("4k-39", "16k-47", "64k-48", "64k-52")
 CELLS = [("series", "4k-48", p, s, None) for p in PROFILES for s in SCENARIOS]
 CELLS += [("series", c, "dt-el2", s, "max") for c in OTHER_CONFIGS
           for s in ("kexec-reboot", "kdump")]
+# Hibernate shares trans_pgd: every config under every profile.
+CELLS += [("series", c, p, "hibernate", None) for c in OTHER_CONFIGS for p in PROFILES]
 # The unpatched peer through UEFI (the workbench's done-when cell).
 CELLS += [("base", "4k-48", "uefi", "kexec-reboot", None)]
 
@@ -61,6 +63,15 @@ def test_cell(kernel, config, profile, scenario, cpu):
     else:
         assert ev["held"]["intact"] == str(ev["expected"]["chunks"])
         assert ev["resumed"]["boot_id"] == ev["hibernated"]["boot_id"]
+
+
+@pytest.mark.parametrize("config", ["4k-48", "4k-39"])
+def test_trans_pgd_kunit_suite_passes_in_the_guest(config):
+    """4k-39 also takes the idmap path that must raise T0SZ."""
+    rc, out, record = kx_run("kunit", "--config", config)
+    assert rc == 0, out
+    suite = record["evidence"]["suites"]["arm64_trans_pgd"]
+    assert suite["ok"] and len(suite["cases"]) >= 6 and all(suite["cases"].values())
 
 
 def test_a_failing_cell_exits_nonzero_and_names_its_log():

@@ -6,7 +6,7 @@ import re
 from .. import kbuild, machine, userland
 from . import common
 
-SUITES = ("trans_pgd",)
+SUITES = ("arm64_trans_pgd",)
 PRINTK_TIME = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 
 
