@@ -29,8 +29,11 @@ def git(*args, cwd):
 
 def checkpatch(patch):
     """(errors, warnings, checks, report) of checkpatch.pl --strict on PATCH."""
-    res = subprocess.run(["perl", "scripts/checkpatch.pl", "--strict", "--no-signoff",
-                          str(patch)], cwd=tree.TREE, capture_output=True, text=True)
+    # On stdin: given a path that git tracks in the current repository,
+    # checkpatch checks the file as source (--file) rather than as a patch.
+    with open(patch) as f:
+        res = subprocess.run(["perl", "scripts/checkpatch.pl", "--strict", "--no-signoff", "-"],
+                             cwd=tree.TREE, stdin=f, capture_output=True, text=True)
     m = re.search(r"total: (\d+) errors, (\d+) warnings, (\d+) checks", res.stdout)
     if not m:
         raise KxError(f"checkpatch gave no summary for {patch.name}:\n{res.stdout[-2000:]}")
