@@ -4,7 +4,6 @@ The private configuration has its own sources, lists and cache under the
 user's cache directory, so the machine's apt setup is never changed.
 """
 import os
-import shutil
 import subprocess
 import time
 
@@ -124,7 +123,3 @@ def source_apt():
 def arm64_apt():
     return PrivateApt("arm64", [f"deb [arch=arm64 signed-by={KEYRING}] {MIRROR} bookworm main"],
                       arch="arm64")
-
-
-def have_tool(name):
-    return shutil.which(name) is not None

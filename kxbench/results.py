@@ -42,7 +42,3 @@ def write(ctx, verdict):
     path = RESULTS / f"{ctx.run_id}.json"
     path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return path
-
-
-def load_all():
-    return [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
