@@ -1,9 +1,9 @@
 """Unit tests for the workbench's own machinery (no kernel needed)."""
 import stat
-import subprocess
 
 import pytest
 
+from gitrepo import base_repo, git
 from kxbench import kbuild, machine, sources, tree
 from kxbench.initramfs import Cpio, read_entries
 from kxbench.util import KxError
@@ -103,25 +103,10 @@ def test_every_config_fragment_exists():
         kbuild.fragment("8k-48")
 
 
-def git(cwd, *args):
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True, env={**tree.IDENTITY, "PATH": "/usr/bin:/bin",
-                                          "HOME": str(cwd)}).stdout
-
-
 def test_export_is_stable_and_applies_with_git_am(tmp_path, monkeypatch):
-    repo, patches = tmp_path / "linux", tmp_path / "patches"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "master")
-    (repo / "a.c").write_text("int a;\n")
-    git(repo, "add", "a.c")
-    git(repo, "commit", "-q", "-m", "base")
-    git(repo, "tag", tree.BASE_TAG)
+    repo, patches = base_repo(tmp_path, monkeypatch)
     (repo / "a.c").write_text("int a;\nint b;\n")
     git(repo, "commit", "-q", "-am", "arm64: add b\n\nBecause.")
-    monkeypatch.setattr(tree, "TREE", repo)
-    monkeypatch.setattr(tree, "PATCHES", patches)
-    monkeypatch.setattr(tree, "SERIES", patches / "series")
     names = tree.export()
     assert names == ["0001-arm64-add-b.patch"]
     first = (patches / names[0]).read_bytes()
