@@ -1,6 +1,9 @@
 """build/linux: a git tree whose first commit is the base, then one commit
 per patch in patches/series, applied with git am; and export back."""
+import email.header
+import email.parser
 import hashlib
+import re
 import shutil
 import subprocess
 
@@ -16,6 +19,7 @@ IDENTITY = {
     "GIT_COMMITTER_NAME": "kexec-mmu developers",
     "GIT_COMMITTER_EMAIL": "kexec-mmu@example.org",
 }
+AUTHOR = "kexec-mmu developers <kexec-mmu@example.org>"
 BASE_TAG = "kx-base"
 STAMP = "kx-applied"
 # Fixed options so an unchanged commit exports to an unchanged file.
@@ -36,6 +40,29 @@ def series_files():
         if not (PATCHES / name).exists():
             raise KxError(f"patches/series names {name}, which is not in patches/")
     return [PATCHES / n for n in names]
+
+
+def patch_subject(patch):
+    """The subject of a format-patch file, without its [PATCH ...] prefix."""
+    with open(patch, "rb") as f:
+        headers = email.parser.BytesHeaderParser().parse(f)
+    if headers["Subject"] is None:
+        raise KxError(f"{patch.name} has no Subject: header")
+    text = str(email.header.make_header(email.header.decode_header(headers["Subject"])))
+    return re.sub(r"^\[PATCH[^\]]*\]\s*", "", " ".join(text.split()))
+
+
+def require_commits_are(patches):
+    """Refuse unless build/linux's commits over the base are PATCHES, in order
+    (by subject), with nothing uncommitted: what is read from it is the series."""
+    want = [patch_subject(p) for p in patches]
+    have = git("log", "--reverse", "--format=%s", f"{BASE_TAG}..HEAD").stdout.splitlines()
+    if have != want:
+        raise KxError(f"build/linux holds {len(have)} commits over {BASE_TAG} but "
+                      f"patches/series lists {len(want)} patches, or their subjects differ: "
+                      "run ./kx export (or ./kx tree) so that they match")
+    if is_dirty():
+        raise KxError("build/linux has uncommitted changes: commit and export them first")
 
 
 def series_digest():
