@@ -82,6 +82,14 @@ def cmd_setup(args):
         kbuild.build(args.kernel, config)
 
 
+def cmd_cover(args):
+    from . import cover
+    path = cover.write()
+    marks = path.read_text().count(cover.UNCONFIRMED)
+    print(f"wrote {path}" + (f" ({marks} statements still marked {cover.UNCONFIRMED})"
+                             if marks else ""))
+
+
 def cmd_series(args):
     from . import series
     deps.ensure_host_packages()
@@ -141,6 +149,8 @@ def parser():
     s = sub.add_parser("series", help="the review gates for patches/")
     s.add_argument("action", choices=["check"])
     s.set_defaults(fn=cmd_series)
+    sub.add_parser("cover", help="write patches/0000-cover-letter.patch from results"
+                   ).set_defaults(fn=cmd_cover)
     b = sub.add_parser("bench", help="base, upstream and series side by side")
     b.add_argument("--quick", action="store_true", help="one repetition, dt-el2, 1/4 GiB")
     b.set_defaults(fn=cmd_bench)

@@ -1,0 +1,128 @@
+"""The cover letter says what the results, the bench and the series say, nothing else."""
+from pathlib import Path
+
+import pytest
+
+from gitrepo import base_repo, git
+from kxbench import cover, tree
+from kxbench.util import KxError
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TEMPLATE = "# a comment line, dropped\nThe problem.\n\n{{matrix}}\n\n{{bench}}\n"
+
+
+def row(text, *cells):
+    """The matrix line whose columns start with CELLS."""
+    lines = [ln.split() for ln in text.splitlines() if ln.split()[:len(cells)] == list(cells)]
+    assert len(lines) == 1, (cells, text)
+    return lines[0]
+
+
+def test_matrix_counts_what_the_results_say():
+    runs = cover.load_results(FIXTURES / "results")
+    assert len(runs) == 5          # series-check.json is not a run
+    text = cover.matrix(runs)
+    assert row(text, "series", "kexec-reboot", "4k-48", "dt-el2", "cortex-a57", "1024",
+               "1")[-2:] == ["2/2", "pass"]
+    assert row(text, "series", "kexec-reboot", "4k-48", "dt-el2", "cortex-a57", "1024",
+               "4")[-2:] == ["1/1", "pass"]
+    assert row(text, "base", "mmu-state")[-2:] == ["1/1", "pass"]
+    assert "5 results" in text and "4 passed, 1 failed" in text
+    assert "2026-01-01T00:00:01Z to 2026-01-03T00:00:05Z" in " ".join(text.split())
+
+
+def test_a_failed_result_shows_up_as_failed():
+    text = cover.matrix(cover.load_results(FIXTURES / "results"))
+    assert row(text, "series", "kdump", "64k-52", "uefi", "max")[-2:] == ["0/1", "fail"]
+    assert ("20260102-000004-kdump-series-64k-52-uefi-max-dddddd: the capture kernel "
+            "found 3 of 8192 chunks wrong") in text
+    assert "No run failed" not in text
+
+
+def test_no_results_claim_nothing(tmp_path):
+    text = cover.matrix(cover.load_results(tmp_path))
+    assert "no results" in text and "no test is claimed to have passed" in text
+
+
+def test_a_broken_result_is_named(tmp_path):
+    (tmp_path / "x.json").write_text("{")
+    with pytest.raises(KxError, match="x.json"):
+        cover.load_results(tmp_path)
+
+
+def test_a_missing_bench_says_it_was_not_run(tmp_path):
+    text = cover.bench(tmp_path / "bench.json")
+    assert "was not run" in " ".join(text.split())
+    assert not any(ch.isdigit() for ch in text)
+
+
+def test_bench_figures_come_from_bench_json():
+    text = cover.bench(FIXTURES / "bench.json")
+    assert row(text, "dt-el2", "1024", "32", "kexec", "-l", "overhead")[-5:] == \
+        ["568", "3792", "612", "1.077", "0.161"]
+    assert row(text, "series", "4096", "rodata=full")[-4:] == ["0", "3", "777", "780"]
+    assert "quick mode" in text and "2026-01-04T00:00:00Z" in text
+
+
+@pytest.fixture
+def series(tmp_path, monkeypatch):
+    """A tree with kx-base and two commits, exported to patches/ by ./kx export."""
+    repo, _ = base_repo(tmp_path, monkeypatch)
+    for name, subject in (("b", "arm64: add b"), ("c", "arm64: add c, a subject long "
+                                                       "enough that format-patch folds it")):
+        (repo / f"{name}.c").write_text(f"int {name};\n")
+        git(repo, "add", f"{name}.c")
+        git(repo, "commit", "-q", "-m", f"{subject}\n\nBecause.")
+    tree.export()
+    (tmp_path / "cover-letter.in").write_text(TEMPLATE)
+    return tmp_path
+
+
+def render(series_dir, **kw):
+    return cover.render(template=series_dir / "cover-letter.in",
+                        results_dir=FIXTURES / "results", bench_json=FIXTURES / "bench.json",
+                        **kw)
+
+
+def test_patch_count_and_shortlog_match_the_series(series):
+    text = render(series)
+    subjects = ["arm64: add b",
+                "arm64: add c, a subject long enough that format-patch folds it"]
+    assert f"Subject: [PATCH 0/2] {cover.TITLE}\n" in text
+    assert [tree.patch_subject(p) for p in tree.series_files()] == subjects
+    assert cover.shortlog_subjects(text) == subjects
+    assert "2 files changed, 2 insertions(+)" in text
+    assert "The problem." in text and "a comment line" not in text
+    assert "20260102-000004-kdump" in text and "3792" in text
+    assert render(series) == text         # nothing in it but its inputs
+
+
+def test_a_tree_that_is_not_the_series_is_refused(series):
+    (tree.TREE / "d.c").write_text("int d;\n")
+    git(tree.TREE, "add", "d.c")
+    git(tree.TREE, "commit", "-q", "-m", "arm64: add d, not exported")
+    with pytest.raises(KxError, match="./kx export"):
+        render(series)
+
+
+def test_template_placeholders_must_all_be_there(series):
+    (series / "cover-letter.in").write_text("{{matrix}} only\n")
+    with pytest.raises(KxError, match="bench"):
+        render(series)
+    (series / "cover-letter.in").write_text(TEMPLATE + "{{typo}}\n")
+    with pytest.raises(KxError, match="typo"):
+        render(series)
+
+
+def test_tree_never_applies_the_cover_letter_and_export_keeps_it(series):
+    letter = tree.PATCHES / "0000-cover-letter.patch"
+    letter.write_text(render(series))
+    before = letter.read_bytes()
+    names = tree.export()
+    assert letter.read_bytes() == before
+    assert len(names) == 2 and "0000-cover-letter.patch" not in names
+    assert [p.name for p in tree.series_files()] == names
+    # git am of a mail without a diff fails: applying the cover letter would stop here.
+    tree.ensure_tree(force=True)
+    assert git(tree.TREE, "log", "--format=%s", f"{tree.BASE_TAG}..HEAD").splitlines() == [
+        "arm64: add c, a subject long enough that format-patch folds it", "arm64: add b"]
