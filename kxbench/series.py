@@ -12,13 +12,13 @@ import re
 import shutil
 import subprocess
 
-from . import kbuild, tree
+from . import cover, kbuild, tree
 from .util import BUILD, KxError, log
 
 GATE_CONFIGS = ("4k-48", "64k-48")
 CHECK_TREE = BUILD / "linux-check"
 AM_TREE = BUILD / "linux-am"
-AUTHOR = "kexec-mmu developers <kexec-mmu@example.org>"
+AUTHOR = tree.AUTHOR
 WARNING = re.compile(r"^(?:\.\./)?([\w/.+-]+):\d+(?::\d+)?: (warning|error): (.*)$")
 
 
@@ -122,6 +122,48 @@ def git_am_fresh(patches, head_tree):
     return None if got == head_tree else "the applied series differs from build/linux"
 
 
+def get_maintainer(patch, cwd, rolestats=False):
+    """scripts/get_maintainer.pl's lines for PATCH, run in the kernel tree CWD."""
+    cmd = ["perl", "scripts/get_maintainer.pl", "--no-git", "--no-git-fallback"]
+    if not rolestats:
+        cmd.append("--no-rolestats")
+    res = subprocess.run([*cmd, str(patch)], cwd=cwd, capture_output=True, text=True)
+    if res.returncode:
+        raise KxError(f"scripts/get_maintainer.pl failed on {patch.name} in {cwd}: "
+                      f"{res.stderr.strip()[-500:]}")
+    return [ln.strip() for ln in res.stdout.splitlines() if ln.strip()]
+
+
+def patch_files(patch):
+    """The files PATCH touches (new names), in order."""
+    found = re.findall(r"^diff --git a/\S+ b/(\S+)$", patch.read_text(), re.M)
+    return list(dict.fromkeys(found))
+
+
+def maintainer_problem(patch, cwd):
+    """Why get_maintainer does not name the project for PATCH, or None."""
+    if AUTHOR in get_maintainer(patch, cwd):
+        return None
+    return (f"{patch.name}: scripts/get_maintainer.pl does not name {AUTHOR}; a "
+            f"MAINTAINERS entry of the project must cover {', '.join(patch_files(patch))}")
+
+
+def cover_problem(patches, path=None):
+    """Why the cover letter on disk does not list exactly PATCHES, or None."""
+    path = path or cover.COVER
+    if not path.exists():
+        return f"there is no {path.name}: run ./kx cover"
+    listed = cover.shortlog_subjects(path.read_text())
+    want = [tree.patch_subject(p) for p in patches]
+    if listed == want:
+        return None
+    gone = [s for s in listed if s not in want]
+    new = [s for s in want if s not in listed]
+    what = "; ".join([*(f"lists {s!r}, not in patches/series" for s in gone),
+                      *(f"lacks {s!r}" for s in new)]) or "lists the patches in another order"
+    return f"{path.name} is stale ({what}): run ./kx cover"
+
+
 def check(configs=GATE_CONFIGS):
     """Run every gate; return (passed, report dict)."""
     if importlib.util.find_spec("docutils") is None:
@@ -161,6 +203,13 @@ def check(configs=GATE_CONFIGS):
     head_tree = git("rev-parse", "HEAD^{tree}", cwd=tree.TREE).stdout.strip()
     report["git_am"] = git_am_fresh(patches, head_tree) or "ok"
     passed &= report["git_am"] == "ok"
+    applied = AM_TREE if report["git_am"] == "ok" else tree.TREE
+    for entry, patch in zip(report["patches"], patches):
+        entry["maintainer"] = maintainer_problem(patch, applied) or "ok"
+        entry["passed"] &= entry["maintainer"] == "ok"
+        passed &= entry["passed"]
+    report["cover"] = cover_problem(patches) or "ok"
+    passed &= report["cover"] == "ok"
     report["passed"] = passed
     out = BUILD / "results" / "series-check.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -176,11 +225,15 @@ def summary(report):
         lines.append(f"{'PASS' if e['passed'] else 'FAIL'} {e['patch']}: checkpatch "
                      f"{cp['errors']}E/{cp['warnings']}W/{cp['checks']}C, build {builds}, "
                      f"new warnings {len(e['new_warnings'])}, signoff "
-                     f"{'ok' if not e['signoff'] else '; '.join(e['signoff'])}")
+                     f"{'ok' if not e['signoff'] else '; '.join(e['signoff'])}, "
+                     f"get_maintainer {'ok' if e['maintainer'] == 'ok' else 'FAIL'}")
         lines += [f"    {w}" for w in e["new_warnings"]]
+        if e["maintainer"] != "ok":
+            lines.append(f"    {e['maintainer']}")
         for f, msgs in e["rst"].items():
             lines += [f"    {f}: {m}" for m in msgs]
     lines.append(f"git am onto a fresh v5.10.223: {report['git_am']}")
+    lines.append(f"cover letter: {report['cover']}")
     lines.append(f"{len(report['patches'])} patches, series "
                  f"{'PASSED' if report['passed'] else 'FAILED'} the gates")
     return "\n".join(lines)

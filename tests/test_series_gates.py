@@ -72,3 +72,64 @@ def test_rst_gate_reports_docutils_warnings(tmp_path):
     bad = tmp_path / "bad.rst"
     bad.write_text("Title\n===\n\n* item\ncontinued badly\n\n.. nosuchdirective::\n")
     assert series.rst_problems(bad)
+
+
+def mail(path, subject, *files):
+    """A format-patch style mail with SUBJECT touching FILES."""
+    diffs = "".join(f"diff --git a/{f} b/{f}\n--- a/{f}\n+++ b/{f}\n@@ -1 +1,2 @@\n x\n+y\n"
+                    for f in files)
+    path.write_text(HEADER.replace("arm64: mm: note why the Makefile lists its objects",
+                                   subject) + diffs + "-- \n2.39.5\n")
+    return path
+
+
+MAINTAINERS = """ARM64 TRANSITIONAL PAGE TABLES (TRANS_PGD)
+M:	kexec-mmu developers <kexec-mmu@example.org>
+L:	linux-arm-kernel@lists.infradead.org
+S:	Maintained
+F:	arch/arm64/mm/trans_pgd.c
+
+ARM64 PORT (AARCH64 ARCHITECTURE)
+M:	Port Maintainer <port@example.org>
+S:	Maintained
+F:	arch/arm64/
+"""
+
+
+def test_maintainer_gate_names_the_patch_that_is_not_covered(tmp_path):
+    script = tree.TREE / "scripts" / "get_maintainer.pl"
+    if not script.exists():
+        pytest.skip("no build/linux: run ./kx tree")
+    kernel = tmp_path / "linux"       # what get_maintainer.pl takes for a kernel tree
+    for d in ("Documentation", "arch", "include", "drivers", "fs", "init", "ipc", "kernel",
+              "lib", "scripts"):
+        (kernel / d).mkdir(parents=True)
+    for f in ("COPYING", "CREDITS", "Kbuild", "Makefile", "README"):
+        (kernel / f).write_text("")
+    (kernel / "MAINTAINERS").write_text(MAINTAINERS)
+    (kernel / "scripts" / "get_maintainer.pl").write_bytes(script.read_bytes())
+    covered = mail(tmp_path / "0001-a.patch", "arm64: a", "arch/arm64/mm/trans_pgd.c",
+                   "arch/arm64/Kconfig")
+    assert series.maintainer_problem(covered, kernel) is None
+    other = mail(tmp_path / "0002-b.patch", "arm64: b", "arch/arm64/kernel/machine_kexec.c",
+                 "arch/arm64/kernel/relocate_kernel.S")
+    problem = series.maintainer_problem(other, kernel)
+    assert problem.startswith("0002-b.patch: ") and series.AUTHOR in problem
+    assert "arch/arm64/kernel/machine_kexec.c, arch/arm64/kernel/relocate_kernel.S" in problem
+
+
+def test_cover_gate_rejects_a_stale_cover_letter(tmp_path):
+    one, two = (mail(tmp_path / f"000{k}-x.patch", s, "a.c")
+                for k, s in ((1, "arm64: one"), (2, "arm64: two")))
+    letter = tmp_path / "0000-cover-letter.patch"
+    letter.write_text("Subject: [PATCH 0/2] arm64: kexec\n\nBody.\n\n"
+                      "kexec-mmu developers (2):\n  arm64: one\n  arm64: two\n\n"
+                      " a.c | 2 ++\n")
+    assert series.cover_problem([one, two], letter) is None
+    three = mail(tmp_path / "0003-x.patch", "arm64: three", "a.c")
+    problem = series.cover_problem([one, two, three], letter)
+    assert "'arm64: three'" in problem and "run ./kx cover" in problem
+    problem = series.cover_problem([one], letter)
+    assert "'arm64: two'" in problem and "run ./kx cover" in problem
+    assert "order" in series.cover_problem([two, one], letter)
+    assert "./kx cover" in series.cover_problem([one], tmp_path / "none.patch")
