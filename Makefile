@@ -3,7 +3,7 @@ PY := /usr/bin/python3
 KX := $(PY) ./kx
 JOBS ?= 2
 
-.PHONY: demo check bench unit setup clean
+.PHONY: demo check bench unit setup series clean
 
 demo:
 	$(KX) demo
@@ -28,6 +28,12 @@ check: setup
 bench:
 	$(KX) deps
 	$(KX) bench
+
+# The cover letter from the latest results, then build/series.mbox for
+# git send-email (DRAFT=1 writes it while statements are unconfirmed).
+series:
+	$(KX) cover
+	$(KX) series mbox $(if $(DRAFT),--draft)
 
 unit:
 	$(PY) -m pytest -q --ignore=tests/test_scenarios.py --ignore=tests/test_bench.py tests

@@ -92,6 +92,12 @@ def cmd_cover(args):
 
 def cmd_series(args):
     from . import series
+    if args.action == "mbox":
+        from . import post
+        path, count, marks = post.write(draft=args.draft)
+        print(f"wrote {path}: {count} mails, the cover letter first"
+              + (f"; a draft: {marks} statements are still unconfirmed" if marks else ""))
+        return 0
     deps.ensure_host_packages()
     passed, report = series.check()
     print(series.summary(report))
@@ -147,7 +153,10 @@ def parser():
     r.add_argument("--append", default="", help="extra kernel arguments, e.g. rodata=full")
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser("series", help="the review gates for patches/")
-    s.add_argument("action", choices=["check"])
+    s.add_argument("action", choices=["check", "mbox"],
+                   help="check: the review gates; mbox: build/series.mbox for git send-email")
+    s.add_argument("--draft", action="store_true",
+                   help="mbox: write it even while statements are unconfirmed")
     s.set_defaults(fn=cmd_series)
     sub.add_parser("cover", help="write patches/0000-cover-letter.patch from results"
                    ).set_defaults(fn=cmd_cover)
