@@ -4,7 +4,9 @@ A kexec reboot runs with QEMU's gdbstub attached. From `kexec -e` on, the
 host interrupts the guest every few milliseconds and reads PC, CPSR and
 the SCTLR of the exception level it is at. A sample whose code bytes match
 the relocation routine (taken from vmlinux) is a copy sample; once one is
-seen, a hardware breakpoint on the routine's final `br` catches the jump.
+seen, hardware breakpoints on the routine's exits (every `br` and `hvc`:
+the jump to the new image at EL1, or the call that asks EL2 to make it)
+catch the jump.
 Pass: at least one copy sample, every copy sample at EL1 with SCTLR_EL1.M,
 C and I set, and M clear at the jump; the reboot's own evidence must hold.
 On the base, which relocates with the MMU off (at EL2 under dt-el2), this
@@ -25,8 +27,11 @@ SCTLR_M, SCTLR_C, SCTLR_I = 1 << 0, 1 << 2, 1 << 12
 SAMPLE_WINDOW_S = 60
 
 
+EXITS = ("br", "hvc")
+
+
 def routine_code(vmlinux, symbol=ROUTINE):
-    """(bytes, offset of the last `br`) of SYMBOL, from VMLINUX."""
+    """(bytes, offsets of the exits) of SYMBOL, from VMLINUX."""
     syms = subprocess.run(["aarch64-linux-gnu-nm", "-n", str(vmlinux)], capture_output=True,
                           text=True).stdout.splitlines()
     addrs = [(int(ln.split()[0], 16), ln.split()[2]) for ln in syms if len(ln.split()) == 3]
@@ -37,14 +42,14 @@ def routine_code(vmlinux, symbol=ROUTINE):
     dis = subprocess.run(["aarch64-linux-gnu-objdump", "-d", f"--start-address={start:#x}",
                           f"--stop-address={end:#x}", str(vmlinux)],
                          capture_output=True, text=True).stdout
-    code, last_br = b"", None
+    code, exits = b"", []
     for m in re.finditer(r"^\s*([0-9a-f]+):\s+([0-9a-f]{8})\s+(\S+)", dis, re.M):
-        if m.group(3) == "br":
-            last_br = int(m.group(1), 16) - start
+        if m.group(3) in EXITS:
+            exits.append(int(m.group(1), 16) - start)
         code += int(m.group(2), 16).to_bytes(4, "little")
-    if not code or last_br is None:
+    if not code or not exits:
         raise KxError(f"cannot disassemble {symbol} in {vmlinux}")
-    return code, last_br
+    return code, exits
 
 
 def match_offset(code, window):
@@ -76,10 +81,10 @@ def read_state(stub):
     return {"pc": pc, "el": el, "sctlr": sctlr, "window": stub.mem(pc, 32)}
 
 
-def sample(m, stub, code, last_br):
-    """Sample from KX-EXEC until the jump is caught, the routine is left, or
+def sample(m, stub, code, exits):
+    """Sample from KX-EXEC until an exit is caught, the routine is left, or
     the window closes. The guest is left running (a detach would stop it)."""
-    samples, jump, bp = [], None, None
+    samples, jump, bps = [], None, []
     if m.wait_for("KX-EXEC") is None:
         return samples, jump
     deadline = time.monotonic() + SAMPLE_WINDOW_S
@@ -87,19 +92,20 @@ def sample(m, stub, code, last_br):
         stub.interrupt()
         st = read_state(stub)
         off = match_offset(code, st.pop("window"))
-        if bp is not None and st["pc"] == bp:
+        if st["pc"] in bps:
             jump = st
             break
         if off is None and samples:
-            break   # the routine ran to its end without the breakpoint
+            break   # the routine ran to its end without a breakpoint
         if off is not None:
             samples.append({**st, "offset": off})
-            if bp is None:
-                bp = st["pc"] - off + last_br
-                stub.hbreak(bp)
+            if not bps:
+                bps = [st["pc"] - off + exit_off for exit_off in exits]
+                for bp in bps:
+                    stub.hbreak(bp)
         stub.cont()
         time.sleep(0.003)
-    if bp is not None:
+    for bp in bps:
         stub.hbreak(bp, on=False)
     stub.cont()
     return samples, jump
@@ -107,13 +113,13 @@ def sample(m, stub, code, last_br):
 
 def run(ctx):
     image, spec, expect = kexec_reboot.setup(ctx)
-    code, last_br = routine_code(image.parents[3] / "vmlinux")
+    code, exits = routine_code(image.parents[3] / "vmlinux")
     spec.gdb_port = free_port()
     with machine.Machine(spec, ctx.log, ctx.boot_timeout()) as m:
         stub = Stub(spec.gdb_port)
         try:
             stub.cont()
-            samples, jump = sample(m, stub, code, last_br)
+            samples, jump = sample(m, stub, code, exits)
             m.wait_exit()
         finally:
             stub.close()
