@@ -31,6 +31,28 @@ def run(ctx):
     return judge(boot, ctx, expect)
 
 
+def span(text):
+    """'40210000-40f8ffff' (as /proc/iomem has it) -> (start, end exclusive)."""
+    start, end = text.split("-")
+    return int(start, 16), int(end, 16) + 1
+
+
+def placement(pf):
+    """Where kexec-tools put the segments, and whether one of them lands on
+    the running kernel's text, read-only data or data."""
+    segs = []
+    for seg in filter(None, pf["segments"].split(",")):
+        if seg == "none":
+            continue
+        mem, size = seg.split("+")
+        segs.append((int(mem, 16), int(mem, 16) + int(size, 16)))
+    kernel = [span(pf[k]) for k in ("kernel_code", "kernel_data") if pf.get(k)]
+    hits = [k for k in kernel for s in segs if s[0] < k[1] and k[0] < s[1]]
+    return {"segments": [f"{a:#x}-{b:#x}" for a, b in segs],
+            "kernel": [f"{a:#x}-{b:#x}" for a, b in kernel],
+            "lands_on_old_kernel": bool(hits)}
+
+
 def judge(boot, ctx, expect):
     v = common.Verdict()
     f0 = common.check_boot_line(v, boot, ctx, gen=0)
@@ -73,6 +95,9 @@ def judge(boot, ctx, expect):
             "exec_to_userspace_s": round(booted.t - execd.t, 3),
             "memfree_at_boot_kb": int(bf["memfree_kb"]),
         })
+        _, pf = common.find(boot, "KX-PLACEMENT", gen=g - 1)
+        if pf is not None:
+            gens[-1]["placement"] = placement(pf)
     done, _ = common.find(boot, "KX-DONE", gen=expect["gens"])
     if v.passed:
         v.require(done is not None, f"gen {expect['gens']} did not finish")
