@@ -1,0 +1,112 @@
+"""The kexec matrix of the series: every scenario that kexecs, on every
+config under every profile, with a 32 MiB and a 256 MiB payload and with
+four CPUs (design.md section 6, issue 4).
+
+It is too large for every `make check`, so make check runs a sample that
+rotates: cell i is in the sample of seed s when (i + s) % stride == 0. The
+seed is a counter kept in the cache and advanced once per sample, so
+consecutive runs shift the sample by one cell and `stride` runs cover the
+whole matrix; KX_MATRIX_SEED fixes it to reproduce a run. `./kx matrix
+--all` runs every cell.
+"""
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .util import CACHE, REPO
+
+CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48", "64k-52")
+PROFILES = ("dt-el1", "dt-el2", "uefi")
+SCENARIOS = ("kexec-reboot", "kexec-file", "kexec-chain", "kdump", "mmu-state")
+BIG_PAYLOAD_MIB = 256
+STRIDE = 8
+SEED_FILE = CACHE / "matrix-seed"
+
+
+@dataclass(frozen=True)
+class Cell:
+    scenario: str
+    config: str
+    profile: str
+    payload_mib: int = 32
+    smp: int = 1
+    kernel: str = "series"
+
+    def args(self):
+        args = [self.scenario, "--kernel", self.kernel, "--config", self.config,
+                "--profile", self.profile]
+        if self.payload_mib != 32:
+            args += ["--payload-mib", str(self.payload_mib)]
+        if self.smp != 1:
+            args += ["--smp", str(self.smp)]
+        return args
+
+    def __str__(self):
+        extra = "".join([f"-{self.payload_mib}m" if self.payload_mib != 32 else "",
+                         f"-smp{self.smp}" if self.smp != 1 else ""])
+        return f"{self.kernel}-{self.config}-{self.profile}-{self.scenario}{extra}"
+
+
+def cells():
+    """Every cell, in a fixed order (the sample depends on it)."""
+    out = []
+    for config in CONFIGS:
+        for profile in PROFILES:
+            out += [Cell(s, config, profile) for s in SCENARIOS]
+            out += [Cell(s, config, profile, payload_mib=BIG_PAYLOAD_MIB)
+                    for s in ("kexec-reboot", "kexec-file")]
+            out += [Cell(s, config, profile, smp=4) for s in ("kexec-reboot", "kdump")]
+    return out
+
+
+def sample(seed, stride=STRIDE, all_cells=None):
+    """The cells of SEED: every STRIDE-th cell, starting at -SEED mod STRIDE."""
+    all_cells = cells() if all_cells is None else all_cells
+    return [c for i, c in enumerate(all_cells) if (i + seed) % stride == 0]
+
+
+def next_seed():
+    """KX_MATRIX_SEED if set, else the cached counter, advanced for next time."""
+    if os.environ.get("KX_MATRIX_SEED"):
+        return int(os.environ["KX_MATRIX_SEED"])
+    try:
+        seed = int(SEED_FILE.read_text())
+    except (OSError, ValueError):
+        seed = 0
+    SEED_FILE.parent.mkdir(parents=True, exist_ok=True)
+    SEED_FILE.write_text(f"{seed + 1}\n")
+    return seed
+
+
+def run_cell(cell):
+    """(cell, passed, the one line ./kx run printed)."""
+    res = subprocess.run([str(REPO / "kx"), "run", *cell.args()], capture_output=True,
+                         text=True, cwd=REPO)
+    out = (res.stdout + res.stderr).strip().splitlines()
+    line = next((ln for ln in out if ln.startswith(("PASS ", "FAIL "))),
+                out[-1] if out else "no output")
+    return cell, res.returncode == 0, line
+
+
+def main(run_all=False, seed=None, jobs=2):
+    todo = cells()
+    if not run_all:
+        seed = next_seed() if seed is None else seed
+        todo = sample(seed)
+        print(f"kx matrix: seed {seed}, {len(todo)} of {len(cells())} cells "
+              f"(KX_MATRIX_SEED={seed} reproduces)", flush=True)
+    failed = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for cell, passed, line in pool.map(run_cell, todo):
+            print(f"{cell}: {line}", flush=True)
+            if not passed:
+                failed.append(cell)
+    print(f"kx matrix: {len(todo) - len(failed)} of {len(todo)} cells passed"
+          + (f"; failed: {', '.join(map(str, failed))}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(run_all="--all" in sys.argv))
