@@ -41,7 +41,8 @@ def cmd_build(args):
 
 
 def run_scenario(name, kernel="series", config="4k-48", profile="dt-el2", cpu=None,
-                 mem=None, smp=1, payload_mib=32, gens=None, timeout=None, append=""):
+                 mem=None, smp=1, payload_mib=32, gens=None, timeout=None, append="",
+                 tree=None):
     """Run one scenario; write its result; return (verdict, result path, ctx)."""
     if name not in SCENARIOS:
         raise KxError(f"unknown scenario {name!r}: choose from {', '.join(SCENARIOS)}")
@@ -49,7 +50,7 @@ def run_scenario(name, kernel="series", config="4k-48", profile="dt-el2", cpu=No
         gens = kexec_chain.DEFAULT_GENS if name == "kexec-chain" else 1
     ctx = common.Context(scenario=name, kernel=kernel, config=config, profile=profile,
                          cpu=cpu, mem=mem, smp=smp, payload_mib=payload_mib, gens=gens,
-                         timeout=timeout, append_extra=append)
+                         timeout=timeout, append_extra=append, tree=tree)
     try:
         verdict = SCENARIOS[name].run(ctx)
     finally:
@@ -69,7 +70,7 @@ def one_line(verdict, ctx, path):
 def cmd_run(args):
     verdict, path, ctx = run_scenario(args.scenario, args.kernel, args.config, args.profile,
                                       args.cpu, args.mem, args.smp, args.payload_mib,
-                                      args.gens, args.timeout, args.append)
+                                      args.gens, args.timeout, args.append, args.tree)
     print(one_line(verdict, ctx, path))
     return 0 if verdict.passed else 1
 
@@ -151,6 +152,8 @@ def parser():
     r.add_argument("--gens", type=int, help="kexec reboots in a row (kexec-chain: 5)")
     r.add_argument("--timeout", type=int, help="seconds per QEMU boot before it is killed")
     r.add_argument("--append", default="", help="extra kernel arguments, e.g. rodata=full")
+    r.add_argument("--tree", help="build the kernel from this git tree instead, e.g. a "
+                   "worktree of build/linux; the result says kernel=tree")
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser("series", help="the review gates for patches/")
     s.add_argument("action", choices=["check", "mbox"],

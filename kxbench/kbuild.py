@@ -7,6 +7,7 @@ import fcntl
 import hashlib
 import os
 import re
+from pathlib import Path
 
 from . import sources, tree
 from .util import CACHE, REPO, KxError, log, run
@@ -16,7 +17,10 @@ CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48", "64k-52")
 CCACHE = CACHE / "ccache"
 
 
-def source_dir(kernel):
+def source_dir(kernel, tree_dir=None):
+    """KERNEL's source tree; TREE_DIR, any kernel git tree, replaces it."""
+    if tree_dir:
+        return Path(tree_dir).resolve()
     if kernel == "series":
         return tree.ensure_tree()
     if kernel in ("base", "upstream"):
@@ -63,13 +67,22 @@ def make_env():
             "KBUILD_BUILD_TIMESTAMP": "2024-07-27"}
 
 
-def build(kernel, config, variant="", jobs=None):
-    """Build KERNEL's arch/arm64/boot/Image for CONFIG; return its path."""
-    src = source_dir(kernel)
-    state = ""
-    if kernel == "series":
-        state = tree.head() + (":dirty" if tree.is_dirty() else "")
-    return build_tree(src, config, variant, state, jobs, kernel=kernel)
+def git_state(src):
+    """HEAD of the git tree SRC, with ":dirty" when a tracked file changed."""
+    def git(*args):
+        return run(["git", *args], cwd=src, quiet=True).stdout.strip()
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return git("rev-parse", "HEAD") + (":dirty" if dirty else "")
+
+
+def build(kernel, config, variant="", jobs=None, tree_dir=None):
+    """Build KERNEL's arch/arm64/boot/Image for CONFIG; return its path.
+    TREE_DIR, a kernel git tree such as a worktree of build/linux, replaces
+    KERNEL's source (./kx run --tree)."""
+    src = source_dir(kernel, tree_dir)
+    state = git_state(src) if kernel == "series" or tree_dir else ""
+    return build_tree(src, config, variant, state, jobs,
+                      kernel=None if tree_dir else kernel)
 
 
 def build_tree(src, config, variant="", state="", jobs=None, kernel=None):

@@ -3,6 +3,7 @@ import json
 import subprocess
 import time
 
+from . import kbuild
 from .util import BUILD
 
 RESULTS = BUILD / "results"
@@ -39,6 +40,8 @@ def write(ctx, verdict):
         "duration_s": round(time.time() - ctx.started, 3),
         "qemu": qemu_version(),
     }
+    if ctx.tree:
+        record["tree"] = {"path": str(ctx.tree), "state": kbuild.git_state(ctx.tree)}
     path = RESULTS / f"{ctx.run_id}.json"
     path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return path

@@ -28,10 +28,13 @@ class Context:
     gens: int = 1
     timeout: int = None
     append_extra: str = ""
+    tree: str = None    # build the kernel from this git tree instead (./kx run --tree)
     run_id: str = ""
     started: float = field(default_factory=time.time)
 
     def __post_init__(self):
+        if self.tree:   # never mistaken for a result of the kernel it was not built as
+            self.kernel, self.tree = "tree", str(Path(self.tree).resolve())
         if self.profile not in machine.PROFILES:
             raise KxError(f"unknown profile {self.profile!r}: "
                           f"choose from {', '.join(machine.PROFILES)}")
@@ -168,5 +171,5 @@ def data_disk(path, image, next_initrd):
 
 def prepare(ctx):
     """Build (or reuse) the kernel and the userland; return (image, parts)."""
-    image = kbuild.build(ctx.kernel, ctx.config)
+    image = kbuild.build(ctx.kernel, ctx.config, tree_dir=ctx.tree)
     return image, userland.prepare()

@@ -11,7 +11,7 @@ PRINTK_TIME = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 
 
 def run(ctx):
-    image = kbuild.build(ctx.kernel, ctx.config, variant="kunit")
+    image = kbuild.build(ctx.kernel, ctx.config, variant="kunit", tree_dir=ctx.tree)
     work = common.fresh_workdir(ctx)
     initrd = userland.build_initramfs(work / "initrd.cpio", userland.prepare())
     boot = machine.boot(ctx.spec(image, initrd, ctx.append("kx.gen=0")), ctx.log,
