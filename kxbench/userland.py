@@ -13,10 +13,12 @@ OUT = BUILD / "userland"
 DEBS = CACHE / "debs"
 CROSS = "aarch64-linux-gnu-"
 
-# busybox applets the guest scripts use (linked to the one static binary).
+# busybox applets the guest scripts use (linked to the one static binary);
+# awk to which for the kernel's kexec selftest scripts.
 APPLETS = """sh ash cat cpio cut date dd dmesg echo env false free grep head kill ls
 mkdir mkfifo mknod mkswap mount poweroff printf ps read reboot rm sed seq sha256sum
-sleep swapoff swapon sync tail test tr true umount uname wc xargs""".split()
+sleep swapoff swapon sync tail test tr true umount uname wc xargs
+awk find gunzip hexdump id od which""".split()
 
 
 def kexec_tools():

@@ -1,6 +1,6 @@
 """One module per scenario; each has run(ctx) -> Verdict and a pure judge()."""
 from . import (hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit,
-               mmu_state, ptdump)
+               mmu_state, ptdump, selftests)
 
 SCENARIOS = {
     "kexec-reboot": kexec_reboot,
@@ -11,4 +11,5 @@ SCENARIOS = {
     "kunit": kunit,
     "ptdump": ptdump,
     "mmu-state": mmu_state,
+    "selftests": selftests,
 }

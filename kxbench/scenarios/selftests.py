@@ -1,0 +1,256 @@
+"""selftests: the kexec kselftests of the kernel tree under test
+(tools/testing/selftests/kexec/), cross-built static on the host and run in
+the guest as root, which prints their TAP between KX-TAP-BEGIN and
+KX-TAP-END, nested as kselftest's runner nests it. The host parses the TAP
+and passes only if every expected case reported ok; a case may be skipped
+only where the profile cannot run it, and is then listed as skipped."""
+import re
+
+from .. import kbuild, machine, userland, util
+from ..initramfs import Cpio
+from . import common
+
+SELFTESTS = "tools/testing/selftests/kexec"
+# Every case the kernel side promises, by program (kselftest harness TESTs).
+PROGRAMS = {
+    "kexec_load_test": (
+        "overlapping_segments", "segment_outside_ram", "segment_in_nomap_region",
+        "too_many_segments", "bufsz_larger_than_memsz", "unaligned_mem", "null_buffer",
+        "entry_outside_segments", "crash_segment_outside_crashkernel", "no_cap_sys_boot",
+        "load_unload_does_not_leak"),
+    "kexec_file_load_test": ("load_and_unload",),
+}
+# The scripts that were there before: they need IKCONFIG and IMA or secure
+# boot, which no workbench config or profile has, so they may skip (with a
+# reason) everywhere; they must never fail.
+SCRIPTS = ("test_kexec_load.sh", "test_kexec_file_load.sh")
+SCRIPT_FILES = ("kexec_common_lib.sh",)
+# nomap memory (top-level "reserved" in /proc/iomem) comes from UEFI.
+NOMAP = ("kexec_load_test", "segment_in_nomap_region")
+CRASHKERNEL = "crashkernel=64M"
+
+
+def may_skip(ctx):
+    """{(program, case)} that may skip on CTX's profile; a script's case is None."""
+    allowed = {(s, None) for s in SCRIPTS}
+    if ctx.efi == "no":
+        allowed.add(NOMAP)
+    return allowed
+
+
+def build_tests(src, out):
+    """Cross-build the kexec selftests of SRC static into OUT; return the
+    missing programs and a reason, or ([], None)."""
+    test_dir = src / SELFTESTS
+    missing = [p for p in PROGRAMS if not (test_dir / f"{p}.c").exists()]
+    if missing:
+        return missing, (f"{test_dir} has no {', '.join(p + '.c' for p in missing)}: "
+                         f"the kernel under test lacks the kexec selftests")
+    logf = out / "build.log"
+    try:
+        util.run(["make", "-C", str(test_dir), "ARCH=arm64",
+                  f"CROSS_COMPILE={userland.CROSS}", f"OUTPUT={out}", "LDFLAGS=-static"],
+                 logfile=logf)
+    except util.KxError as exc:
+        return list(PROGRAMS), f"building the kexec selftests failed: {exc}"
+    missing = [p for p in PROGRAMS if not (out / p).exists()]
+    if missing:
+        return missing, (f"make in {test_dir} built no {', '.join(missing)} "
+                         f"(not in its TEST_GEN_PROGS for arm64?); log {logf}")
+    return [], None
+
+
+def initramfs(path, parts, src, built, image):
+    """The root filesystem plus kx/selftests/ (programs, scripts, list) and
+    kx/Image, the kernel kexec_file_load_test loads."""
+    names = list(PROGRAMS) + list(SCRIPTS)
+    with Cpio(path) as cpio:
+        userland.write_rootfs(cpio, parts)
+        cpio.dir("kx/selftests")
+        for p in PROGRAMS:
+            cpio.file(f"kx/selftests/{p}", built / p, perm=0o755)
+        for s in SCRIPTS + SCRIPT_FILES:
+            cpio.file(f"kx/selftests/{s}", src / SELFTESTS / s, perm=0o755)
+        cpio.data("kx/selftests/list", "".join(n + "\n" for n in names).encode())
+        cpio.file("kx/Image", image)
+    return path
+
+
+def run(ctx):
+    src = kbuild.source_dir(ctx.kernel, ctx.tree)
+    work = common.fresh_workdir(ctx)
+    (work / "selftests").mkdir()
+    missing, why = build_tests(src, work / "selftests")
+    if missing:
+        v = common.Verdict()
+        v.require(False, why)
+        v.evidence = {"missing_programs": missing, "tree": str(src)}
+        v.first_bad_line = "(the guest was not booted)"
+        return v
+    image, parts = common.prepare(ctx)
+    initrd = initramfs(work / "initrd.cpio", parts, src, work / "selftests", image)
+    spec = ctx.spec(image, initrd, ctx.append("kx.gen=0", CRASHKERNEL))
+    boot = machine.boot(spec, ctx.log, ctx.boot_timeout())
+    return judge(boot, ctx, {"programs": PROGRAMS, "scripts": SCRIPTS,
+                             "may_skip": may_skip(ctx)})
+
+
+TOP_RESULT = re.compile(r"^(not ok|ok) (\d+) selftests: kexec: (\S+)\s*(?:#\s*(.*))?$")
+RESULT = re.compile(r"^(not ok|ok) (\d+)\s*([^#]*?)\s*(?:#\s*(.*))?$")
+RUN = re.compile(r"^#\s+RUN\s+(\S+) \.\.\.")
+PLAN = re.compile(r"^1\.\.(\d+)$")
+LEAK = re.compile(r"free before (\d+) kB, after (\d+) loads (\d+) kB \(tolerance (\d+) kB\)")
+
+
+def outcome(word, directive):
+    """'ok', 'not ok' or 'skip' (an ok with a SKIP directive), and the reason."""
+    directive = (directive or "").strip()
+    if word == "ok" and directive.upper().startswith("SKIP"):
+        return "skip", directive[4:].strip()
+    return word, directive
+
+
+def parse_tap(texts):
+    """The TAP between KX-TAP-BEGIN and KX-TAP-END, or None without BEGIN:
+    {"plan", "ended", "last", "programs": {name: {"result", "reason", "plan",
+    "cases": {case: {"result", "reason"}}, "lines"}}}. A program's result is
+    None until its own TAP line; a case's name is its harness name without
+    the "global." of a TEST() outside a fixture; a skip the 5.10 harness
+    reports as "ok N # SKIP reason" takes the name of the RUN before it."""
+    try:
+        start = next(i for i, t in enumerate(texts) if t.strip() == "KX-TAP-BEGIN")
+    except StopIteration:
+        return None
+    tap = {"plan": None, "ended": False, "last": "KX-TAP-BEGIN", "programs": {}}
+    prog, running = None, None
+    for text in texts[start + 1:]:
+        text = text.rstrip()
+        if text.startswith("KX-TAP-END"):
+            tap["ended"] = True
+            break
+        tap["last"] = text
+        if text == "#" or text.startswith("# "):
+            inner = text[2:]
+            if inner.startswith("selftests: kexec: "):
+                prog = tap["programs"].setdefault(inner.split(": ")[-1].strip(), {
+                    "result": None, "reason": "", "plan": None, "cases": {}, "lines": []})
+                running = None
+                continue
+            if prog is None:
+                continue
+            prog["lines"].append(inner)
+            m = PLAN.match(inner)
+            if m:
+                prog["plan"] = int(m.group(1))
+            m = RUN.match(inner)
+            if m:
+                running = m.group(1)
+            m = RESULT.match(inner)
+            if m:
+                name = m.group(3) or running or f"#{m.group(2)}"
+                result, reason = outcome(m.group(1), m.group(4))
+                prog["cases"][re.sub(r"^global\.", "", name)] = {"result": result,
+                                                                  "reason": reason}
+                running = None
+            continue
+        m = PLAN.match(text)
+        if m:
+            tap["plan"] = int(m.group(1))
+        m = TOP_RESULT.match(text)
+        if m and m.group(3) in tap["programs"]:
+            p = tap["programs"][m.group(3)]
+            p["result"], p["reason"] = outcome(m.group(1), m.group(4))
+            if p["result"] == "skip" and not p["reason"]:
+                said = [ln.strip() for ln in p["lines"] if ln.strip()]
+                p["reason"] = said[-1] if said else ""
+            prog = None
+    return tap
+
+
+def judge_program(v, summary, name, p, cases, allowed, profile):
+    """Require program NAME's TAP to be whole and each of CASES ok, or
+    skipped where ALLOWED; record each case in SUMMARY."""
+    if p["result"] is None:
+        v.require(False, f"{name} did not finish: no TAP result line (output truncated)")
+    elif p["result"] == "not ok":
+        v.require(False, f"{name}: not ok ({p['reason'] or 'no reason given'})")
+    if cases is None:       # a script: no cases of its own
+        if p["result"] == "ok":
+            summary["passed"].append(name)
+        elif p["result"] == "skip":
+            summary["skipped"][name] = p["reason"]
+            v.require((name, None) in allowed, f"{name} skipped on {profile}: {p['reason']}")
+            v.require(bool(p["reason"]), f"{name} skipped without saying why")
+        return
+    v.require(p["plan"] is not None and len(p["cases"]) == p["plan"],
+              f"{name}: planned {p['plan']} cases, reported {len(p['cases'])} "
+              f"(output truncated?)")
+    for case, r in p["cases"].items():
+        if case not in cases and r["result"] == "not ok":
+            summary["failed"].append(f"{name}.{case}")
+            v.require(False, f"{name}.{case}: not ok")
+    for case in cases:
+        key, r = f"{name}.{case}", p["cases"].get(case)
+        if r is None:
+            summary["missing"].append(key)
+            v.require(False, f"{key}: no result in the TAP")
+        elif r["result"] == "ok":
+            summary["passed"].append(key)
+        elif r["result"] == "skip":
+            summary["skipped"][key] = r["reason"]
+            v.require((name, case) in allowed,
+                      f"{key} skipped on {profile}, which must run it: {r['reason']}")
+        else:
+            summary["failed"].append(key)
+            v.require(False, f"{key}: not ok")
+
+
+def judge(boot, ctx, expect):
+    v = common.Verdict()
+    texts = [ln.text for ln in boot.lines]
+    tap = parse_tap(texts)
+    summary = {"passed": [], "skipped": {}, "failed": [], "missing": []}
+    names = list(expect["programs"]) + list(expect["scripts"])
+    if v.require(tap is not None, "no KX-TAP-BEGIN: the guest ran no selftests"):
+        v.require(tap["ended"], f"the TAP is truncated: no KX-TAP-END after {tap['last']!r}")
+        v.require(tap["plan"] == len(names),
+                  f"the TAP plans {tap['plan']} programs, expected {len(names)}")
+        for name in names:
+            cases = expect["programs"].get(name)
+            p = tap["programs"].get(name)
+            if p is None:
+                summary["missing"] += [f"{name}.{c}" for c in cases] if cases else [name]
+                v.require(False, f"{name} did not run: it is not in the TAP")
+                continue
+            judge_program(v, summary, name, p, cases, expect["may_skip"], ctx.profile)
+        leak = [m for p in tap["programs"].values() for ln in p["lines"]
+                for m in [LEAK.search(ln)] if m]
+        if leak:
+            before, after, tol = (int(leak[0].group(i)) for i in (1, 3, 4))
+            v.metrics.update({"leak_free_before_kb": before, "leak_free_after_kb": after,
+                              "leak_lost_kb": before - after, "leak_tolerance_kb": tol})
+    # Test output is behind "#" and may quote the kernel log; the rest is the console's.
+    kernel_errors = [t for t in texts if not t.startswith("#")
+                     and any(m in t for m in common.BAD_MARKERS)]
+    if kernel_errors:
+        v.require(False, f"the console shows {kernel_errors[0]!r}")
+    common.check_boot_line(v, boot, ctx, gen=0)
+    done, _ = common.find(boot, "KX-DONE", gen=0)
+    v.require(done is not None, "the guest did not finish (no KX-DONE)")
+    not_ok = [t for t in texts if t.lstrip("# ").startswith("not ok")]
+    if not_ok:
+        v.first_bad_line = not_ok[0]
+    common.check_exit(v, boot)
+    v.evidence = {"summary": summary, "expected": {
+        "programs": {k: list(c) for k, c in expect["programs"].items()},
+        "scripts": list(expect["scripts"]),
+        "may_skip": sorted(".".join(filter(None, k)) for k in expect["may_skip"])}}
+    if tap is not None:
+        v.evidence["tap"] = {"plan": tap["plan"], "ended": tap["ended"], "programs": {
+            n: {k: x for k, x in p.items() if k != "lines"}
+            for n, p in tap["programs"].items()}}
+    v.metrics.update({"passed": len(summary["passed"]), "skipped": len(summary["skipped"]),
+                      "failed": len(summary["failed"]), "missing": len(summary["missing"])})
+    if not v.passed and v.first_bad_line is None:
+        v.first_bad_line = common.first_bad(boot)
+    return v
