@@ -76,33 +76,74 @@ def build_at(commit, config):
         return False, str(exc)[-1500:]
 
 
-def object_warnings(commit, config, files):
-    """{warning} from W=1 and sparse (C=2) for FILES' objects at COMMIT."""
-    ensure_worktree(CHECK_TREE, commit)
-    kbuild.build_tree(CHECK_TREE, config, state=commit)
+def warnings_at(commit, config, files):
+    """{path: {warning}} from W=1, sparse (C=2) and kernel-doc for FILES at
+    COMMIT, which must be checked out and built in the check worktree.
+    Line numbers are dropped: they move with every patch."""
     out = CHECK_TREE / f".kx-{config}"
-    found = set()
+    lines = []
     objs = [f[:-2] + ".o" for f in files if f.endswith(".c") and (CHECK_TREE / f).exists()]
     if objs:
         res = subprocess.run(["make", f"O={out.name}", "W=1", "C=2", *objs], cwd=CHECK_TREE,
                              env={**kbuild.os.environ, **kbuild.make_env()},
                              capture_output=True, text=True)
-        found |= {f"{m.group(1)}: {m.group(2)}: {m.group(3)}"
-                  for m in map(WARNING.match, (res.stdout + res.stderr).splitlines()) if m}
+        lines += (res.stdout + res.stderr).splitlines()
     docs = [f for f in files if f.endswith((".c", ".h")) and (CHECK_TREE / f).exists()]
     if docs:
         res = subprocess.run(["perl", "scripts/kernel-doc", "-none", *docs], cwd=CHECK_TREE,
                              capture_output=True, text=True)
-        found |= {f"kernel-doc: {ln.strip()}" for ln in res.stderr.splitlines()
-                  if "warning" in ln.lower() or "error" in ln.lower()}
-    # Line numbers move with every patch; compare what was said, not where.
-    return {re.sub(r":\d+", "", w) for w in found}
+        lines += [f"kernel-doc {ln}" for ln in res.stderr.splitlines()]
+    found = {}
+    for ln in lines:
+        tool = "kernel-doc: " if ln.startswith("kernel-doc ") else ""
+        m = WARNING.match(ln[len("kernel-doc "):] if tool else ln)
+        if m:
+            found.setdefault(m.group(1), set()).add(f"{tool}{m.group(1)}: {m.group(2)}: "
+                                                    f"{m.group(3)}")
+        elif tool and ("warning" in ln.lower() or "error" in ln.lower()):
+            found.setdefault("", set()).add(ln)
+    return found
+
+
+def new_warnings(before, after, files):
+    """Warnings in FILES (or unattributed) that AFTER has and BEFORE lacks."""
+    def pick(found):
+        return set().union(*(found.get(f, set()) for f in [*files, ""]))
+    return sorted(pick(after) - pick(before))
+
+
+# Directives that Sphinx and the kernel's Sphinx extensions add to reST; plain
+# docutils does not know them. Their content is accepted unparsed.
+SPHINX_DIRECTIVES = ("toctree", "only", "kernel-doc", "kernel-feat", "kernel-abi",
+                     "kernel-include", "kernel-figure", "kernel-image", "kernel-render",
+                     "c:function", "c:macro", "c:type", "c:struct", "flat-table")
+
+
+def register_sphinx_directives():
+    from docutils.parsers.rst import Directive, directives
+
+    class Opaque(Directive):
+        has_content = True
+        optional_arguments = 10
+        final_argument_whitespace = True
+        option_spec = None
+
+        def run(self):
+            return []
+
+    Opaque.option_spec = type("AnyOption", (dict,), {
+        "__getitem__": lambda self, key: directives.unchanged,
+        "__contains__": lambda self, key: True})()
+    for name in SPHINX_DIRECTIVES:
+        directives.register_directive(name, Opaque)
 
 
 def rst_problems(path):
-    """docutils messages of level warning or worse for the .rst at PATH."""
+    """docutils messages of level warning or worse for the .rst at PATH
+    (Sphinx-only directives are known and their content is not checked)."""
     import io
     import docutils.core
+    register_sphinx_directives()
     stream = io.StringIO()
     docutils.core.publish_doctree(path.read_text(), source_path=str(path), settings_overrides={
         "report_level": 2, "halt_level": 5, "warning_stream": stream})
@@ -176,22 +217,33 @@ def check(configs=GATE_CONFIGS):
         raise KxError(f"build/linux has {len(commits)} commits over the base but "
                       f"patches/series lists {len(patches)}: run ./kx tree")
     report, passed = {"patches": []}, True
-    for patch, commit in zip(patches, commits):
+    files_of = [git("diff", "--name-only", f"{c}^", c, cwd=tree.TREE).stdout.split()
+                for c in commits]
+    # The tree moves forward only: at each commit, the warnings of the files
+    # it and the next patch touch, so the next patch's "before" is ready.
+    parent = git("rev-parse", f"{commits[0]}^", cwd=tree.TREE).stdout.strip()
+    ok, tail = build_at(parent, configs[0])
+    if not ok:
+        raise KxError(f"the base does not build on {configs[0]}: {tail}")
+    before = warnings_at(parent, configs[0], files_of[0])
+    for k, (patch, commit) in enumerate(zip(patches, commits)):
         log(f"series check: {patch.name}")
         errors, warnings, checks, text = checkpatch(patch)
-        files = git("diff", "--name-only", f"{commit}^", commit, cwd=tree.TREE).stdout.split()
+        files = files_of[k]
         entry = {"patch": patch.name, "commit": commit,
                  "checkpatch": {"errors": errors, "warnings": warnings, "checks": checks},
                  "signoff": signoff_problems(commit), "builds": {}, "new_warnings": []}
         if errors or warnings:
             entry["checkpatch_report"] = text[-3000:]
-        for config in configs:
+        for config in reversed(configs):    # end on configs[0], for its warnings
             ok, tail = build_at(commit, config)
             entry["builds"][config] = "ok" if ok else tail
+        after = {}
         if all(v == "ok" for v in entry["builds"].values()):
-            before = object_warnings(f"{commit}^", configs[0], files)
-            after = object_warnings(commit, configs[0], files)
-            entry["new_warnings"] = sorted(after - before)
+            upcoming = files_of[k + 1] if k + 1 < len(commits) else []
+            after = warnings_at(commit, configs[0], sorted({*files, *upcoming}))
+            entry["new_warnings"] = new_warnings(before, after, files)
+        before = after
         entry["rst"] = {f: rst_problems(CHECK_TREE / f) for f in files
                         if f.endswith(".rst") and (tree.TREE / f).exists()}
         ok = (not errors and not warnings and not entry["signoff"]

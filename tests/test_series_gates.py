@@ -74,6 +74,18 @@ def test_rst_gate_reports_docutils_warnings(tmp_path):
     assert series.rst_problems(bad)
 
 
+def test_rst_gate_knows_sphinx_directives_but_not_made_up_ones(tmp_path):
+    """Documentation/arm64/index.rst has a toctree: plain docutils would
+    reject it. A made-up directive and a short underline still fail."""
+    index = tmp_path / "index.rst"
+    index.write_text("Index\n=====\n\n.. toctree::\n    :maxdepth: 1\n\n    kexec-mmu\n\n"
+                     ".. only::  subproject and html\n\n   Indices\n")
+    assert series.rst_problems(index) == []
+    index.write_text(index.read_text() + "\n.. madeup::\n\nA longer title\n=====\n\ntext\n")
+    problems = series.rst_problems(index)
+    assert any("madeup" in p for p in problems) and len(problems) >= 2, problems
+
+
 def mail(path, subject, *files):
     """A format-patch style mail with SUBJECT touching FILES."""
     diffs = "".join(f"diff --git a/{f} b/{f}\n--- a/{f}\n+++ b/{f}\n@@ -1 +1,2 @@\n x\n+y\n"
@@ -133,3 +145,15 @@ def test_cover_gate_rejects_a_stale_cover_letter(tmp_path):
     assert "'arm64: two'" in problem and "run ./kx cover" in problem
     assert "order" in series.cover_problem([two, one], letter)
     assert "./kx cover" in series.cover_problem([one], tmp_path / "none.patch")
+
+
+def test_new_warnings_counts_only_the_patch_s_files_and_what_is_new():
+    """The parent's warnings were taken with the next patch's files too; only
+    warnings in this patch's files that the parent lacked are new."""
+    before = {"a.c": {"a.c: warning: old"}, "b.c": {"b.c: warning: next patch's"}}
+    after = {"a.c": {"a.c: warning: old", "a.c: warning: fresh"},
+             "b.c": {"b.c: warning: next patch's"}, "c.c": {"c.c: warning: untouched"},
+             "": {"kernel-doc unattributed warning"}}
+    assert series.new_warnings(before, after, ["a.c"]) == [
+        "a.c: warning: fresh", "kernel-doc unattributed warning"]
+    assert series.new_warnings(after, after, ["a.c", "b.c"]) == []
