@@ -114,6 +114,11 @@ def cmd_bench(args):
     print(f"report: {bench.REPORT / 'bench.json'}, {', '.join(report['plots'])}")
 
 
+def cmd_matrix(args):
+    from . import matrix
+    return matrix.main(run_all=args.all, seed=args.seed, jobs=args.jobs)
+
+
 def cmd_demo(args):
     from . import demo
     return demo.main()
@@ -166,6 +171,11 @@ def parser():
     b = sub.add_parser("bench", help="base, upstream and series side by side")
     b.add_argument("--quick", action="store_true", help="one repetition, dt-el2, 1/4 GiB")
     b.set_defaults(fn=cmd_bench)
+    mx = sub.add_parser("matrix", help="the series' kexec matrix: a rotating sample, or --all")
+    mx.add_argument("--all", action="store_true", help="every cell, not a sample")
+    mx.add_argument("--seed", type=int, help="the sample to run (default: the next one)")
+    mx.add_argument("-j", "--jobs", type=int, default=2, help="guests at a time")
+    mx.set_defaults(fn=cmd_matrix)
     sub.add_parser("demo", help="build series, kexec reboot on dt-el2, kdump; summary"
                    ).set_defaults(fn=cmd_demo)
     return p

@@ -1,0 +1,41 @@
+"""The kexec matrix and its rotating sample (kxbench/matrix.py)."""
+from kxbench import matrix
+
+
+def test_the_matrix_covers_every_config_profile_and_variant():
+    cells = matrix.cells()
+    assert len(cells) == len(set(cells)) == 135
+    for config in matrix.CONFIGS:
+        for profile in matrix.PROFILES:
+            mine = [c for c in cells if (c.config, c.profile) == (config, profile)]
+            assert {c.scenario for c in mine} == set(matrix.SCENARIOS)
+            assert any(c.payload_mib == 256 for c in mine)
+            assert any(c.smp == 4 for c in mine)
+
+
+def test_consecutive_seeds_shift_by_one_cell_and_cover_everything_once():
+    cells = matrix.cells()
+    seen = []
+    for seed in range(matrix.STRIDE):
+        seen += matrix.sample(seed)
+    assert sorted(map(str, seen)) == sorted(map(str, cells))
+    first, second = matrix.sample(5), matrix.sample(6)
+    assert [cells.index(c) - 1 for c in first][1:] == [cells.index(c) for c in second][1:len(first)]
+
+
+def test_the_seed_is_a_counter_unless_fixed(tmp_path, monkeypatch):
+    monkeypatch.setattr(matrix, "SEED_FILE", tmp_path / "seed")
+    monkeypatch.delenv("KX_MATRIX_SEED", raising=False)
+    assert [matrix.next_seed() for _ in range(3)] == [0, 1, 2]
+    monkeypatch.setenv("KX_MATRIX_SEED", "41")
+    assert matrix.next_seed() == matrix.next_seed() == 41
+    monkeypatch.delenv("KX_MATRIX_SEED")
+    assert matrix.next_seed() == 3
+
+
+def test_cell_arguments_name_only_what_differs_from_the_defaults():
+    cell = matrix.Cell("kexec-file", "64k-52", "uefi", payload_mib=256, smp=4)
+    assert cell.args() == ["kexec-file", "--kernel", "series", "--config", "64k-52",
+                           "--profile", "uefi", "--payload-mib", "256", "--smp", "4"]
+    assert str(cell) == "series-64k-52-uefi-kexec-file-256m-smp4"
+    assert matrix.Cell("kdump", "4k-48", "dt-el1").args()[-2:] == ["--profile", "dt-el1"]
