@@ -21,7 +21,7 @@ CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48", "64k-52")
 PROFILES = ("dt-el1", "dt-el2", "uefi")
 SCENARIOS = ("kexec-reboot", "kexec-file", "kexec-chain", "kdump", "mmu-state")
 BIG_PAYLOAD_MIB = 256
-STRIDE = 8
+STRIDE = 10
 SEED_FILE = CACHE / "matrix-seed"
 
 
