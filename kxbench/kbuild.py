@@ -75,6 +75,15 @@ def git_state(src):
     return git("rev-parse", "HEAD") + (":dirty" if dirty else "")
 
 
+def source_tree_id(src):
+    """The git tree (content) hash of SRC's HEAD, with ":dirty" when a tracked
+    file changed: the same series rebased to the same content keeps its id."""
+    def git(*args):
+        return run(["git", *args], cwd=src, quiet=True).stdout.strip()
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return git("rev-parse", "HEAD^{tree}") + (":dirty" if dirty else "")
+
+
 def build(kernel, config, variant="", jobs=None, tree_dir=None):
     """Build KERNEL's arch/arm64/boot/Image for CONFIG; return its path.
     TREE_DIR, a kernel git tree such as a worktree of build/linux, replaces

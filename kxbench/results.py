@@ -42,6 +42,9 @@ def write(ctx, verdict):
     }
     if ctx.tree:
         record["tree"] = {"path": str(ctx.tree), "state": kbuild.git_state(ctx.tree)}
+    if ctx.kernel == "series":
+        # Which version of the series ran: ./kx cover counts only the current one.
+        record["source_tree"] = kbuild.source_tree_id(kbuild.source_dir("series"))
     path = RESULTS / f"{ctx.run_id}.json"
     path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return path

@@ -1,10 +1,11 @@
 """The cover letter says what the results, the bench and the series say, nothing else."""
+import json
 from pathlib import Path
 
 import pytest
 
 from gitrepo import base_repo, git
-from kxbench import cover, tree
+from kxbench import cover, kbuild, tree
 from kxbench.util import KxError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -79,9 +80,32 @@ def series(tmp_path, monkeypatch):
 
 
 def render(series_dir, **kw):
+    """Render with the fixture results, the series runs marked as runs of the
+    series in build/linux (here: the test's repo) as it is now."""
+    results_dir = series_dir / "results"
+    if not results_dir.exists():
+        results_dir.mkdir()
+        current = kbuild.source_tree_id(tree.TREE)
+        for path in (FIXTURES / "results").glob("*.json"):
+            record = json.loads(path.read_text())
+            if record.get("kernel") == "series":
+                record["source_tree"] = current
+            (results_dir / path.name).write_text(json.dumps(record))
     return cover.render(template=series_dir / "cover-letter.in",
-                        results_dir=FIXTURES / "results", bench_json=FIXTURES / "bench.json",
-                        **kw)
+                        results_dir=results_dir, bench_json=FIXTURES / "bench.json", **kw)
+
+
+def test_series_runs_of_another_version_are_left_out_and_counted():
+    runs = cover.load_results(FIXTURES / "results")
+    mine = [dict(r, source_tree="t1") if r["kernel"] == "series" else r for r in runs]
+    mine[0] = dict(mine[0], source_tree="t0:dirty") if mine[0]["kernel"] == "series" \
+        else mine[0]
+    kept, older = cover.current_series_results(mine, "t1")
+    series = [r for r in mine if r["kernel"] == "series"]
+    assert older == sum(r["source_tree"] != "t1" for r in series) >= 1
+    assert all(r["kernel"] != "series" or r["source_tree"] == "t1" for r in kept)
+    assert f"({older} runs of earlier versions left out)" in " ".join(
+        cover.matrix(kept, older).split())
 
 
 def test_patch_count_and_shortlog_match_the_series(series):
