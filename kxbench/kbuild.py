@@ -67,21 +67,24 @@ def make_env():
             "KBUILD_BUILD_TIMESTAMP": "2024-07-27"}
 
 
+def _git(src, *args):
+    return run(["git", *args], cwd=src, quiet=True).stdout.strip()
+
+
+def _dirty(src):
+    """':dirty' when a tracked file of the git tree SRC changed."""
+    return ":dirty" if _git(src, "status", "--porcelain", "--untracked-files=no") else ""
+
+
 def git_state(src):
     """HEAD of the git tree SRC, with ":dirty" when a tracked file changed."""
-    def git(*args):
-        return run(["git", *args], cwd=src, quiet=True).stdout.strip()
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return git("rev-parse", "HEAD") + (":dirty" if dirty else "")
+    return _git(src, "rev-parse", "HEAD") + _dirty(src)
 
 
 def source_tree_id(src):
     """The git tree (content) hash of SRC's HEAD, with ":dirty" when a tracked
     file changed: the same series rebased to the same content keeps its id."""
-    def git(*args):
-        return run(["git", *args], cwd=src, quiet=True).stdout.strip()
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return git("rev-parse", "HEAD^{tree}") + (":dirty" if dirty else "")
+    return _git(src, "rev-parse", "HEAD^{tree}") + _dirty(src)
 
 
 def build(kernel, config, variant="", jobs=None, tree_dir=None):
