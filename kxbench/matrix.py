@@ -33,6 +33,7 @@ class Cell:
     payload_mib: int = 32
     smp: int = 1
     kernel: str = "series"
+    append: str = ""
 
     def args(self):
         args = [self.scenario, "--kernel", self.kernel, "--config", self.config,
@@ -41,11 +42,14 @@ class Cell:
             args += ["--payload-mib", str(self.payload_mib)]
         if self.smp != 1:
             args += ["--smp", str(self.smp)]
+        if self.append:
+            args += ["--append", self.append]
         return args
 
     def __str__(self):
         extra = "".join([f"-{self.payload_mib}m" if self.payload_mib != 32 else "",
-                         f"-smp{self.smp}" if self.smp != 1 else ""])
+                         f"-smp{self.smp}" if self.smp != 1 else "",
+                         f"-{self.append.replace('=', '-')}" if self.append else ""])
         return f"{self.kernel}-{self.config}-{self.profile}-{self.scenario}{extra}"
 
 

@@ -48,7 +48,8 @@ def placement(pf):
         segs.append((int(mem, 16), int(mem, 16) + int(size, 16)))
     kernel = [span(pf[k]) for k in ("kernel_code", "kernel_data") if pf.get(k)]
     hits = [k for k in kernel for s in segs if s[0] < k[1] and k[0] < s[1]]
-    return {"segments": [f"{a:#x}-{b:#x}" for a, b in segs],
+    return {"asked": pf.get("placement", "default"),
+            "segments": [f"{a:#x}-{b:#x}" for a, b in segs],
             "kernel": [f"{a:#x}-{b:#x}" for a, b in kernel],
             "lands_on_old_kernel": bool(hits)}
 
