@@ -67,24 +67,15 @@ def make_env():
             "KBUILD_BUILD_TIMESTAMP": "2024-07-27"}
 
 
-def _git(src, *args):
-    return run(["git", *args], cwd=src, quiet=True).stdout.strip()
-
-
-def _dirty(src):
-    """':dirty' when a tracked file of the git tree SRC changed."""
-    return ":dirty" if _git(src, "status", "--porcelain", "--untracked-files=no") else ""
-
-
 def git_state(src):
     """HEAD of the git tree SRC, with ":dirty" when a tracked file changed."""
-    return _git(src, "rev-parse", "HEAD") + _dirty(src)
+    return tree.head(src) + (":dirty" if tree.is_dirty(src) else "")
 
 
 def source_tree_id(src):
     """The git tree (content) hash of SRC's HEAD, with ":dirty" when a tracked
     file changed: the same series rebased to the same content keeps its id."""
-    return _git(src, "rev-parse", "HEAD^{tree}") + _dirty(src)
+    return tree.head(src, "HEAD^{tree}") + (":dirty" if tree.is_dirty(src) else "")
 
 
 def build(kernel, config, variant="", jobs=None, tree_dir=None):

@@ -72,12 +72,14 @@ def series_digest():
     return h.hexdigest()
 
 
-def head():
-    return git("rev-parse", "HEAD").stdout.strip()
+def head(cwd=None, rev="HEAD"):
+    """REV (HEAD, or e.g. HEAD^{tree}) of build/linux or of the git tree CWD."""
+    return git("rev-parse", rev, cwd=cwd).stdout.strip()
 
 
-def is_dirty():
-    return bool(git("status", "--porcelain", "--untracked-files=no").stdout.strip())
+def is_dirty(cwd=None):
+    """Whether a tracked file of build/linux (or of the git tree CWD) changed."""
+    return bool(git("status", "--porcelain", "--untracked-files=no", cwd=cwd).stdout.strip())
 
 
 def _create_base():
