@@ -9,11 +9,14 @@ consecutive runs shift the sample by one cell and `stride` runs cover the
 whole matrix; KX_MATRIX_SEED fixes it to reproduce a run. `./kx matrix
 --all` runs every cell.
 """
+import json
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from .util import CACHE, REPO
 
@@ -84,14 +87,24 @@ def next_seed():
     return seed
 
 
+def kx_run(*args):
+    """./kx run ARGS in a process of its own: (exit code, output, result record
+    or None)."""
+    res = subprocess.run([str(REPO / "kx"), "run", *args], capture_output=True, text=True,
+                         cwd=REPO)
+    out = res.stdout + res.stderr
+    m = re.search(r"result (\S+\.json)\)", out)
+    record = json.loads(Path(m.group(1)).read_text()) if m else None
+    return res.returncode, out, record
+
+
 def run_cell(cell):
     """(cell, passed, the one line ./kx run printed)."""
-    res = subprocess.run([str(REPO / "kx"), "run", *cell.args()], capture_output=True,
-                         text=True, cwd=REPO)
-    out = (res.stdout + res.stderr).strip().splitlines()
-    line = next((ln for ln in out if ln.startswith(("PASS ", "FAIL "))),
-                out[-1] if out else "no output")
-    return cell, res.returncode == 0, line
+    rc, out, _ = kx_run(*cell.args())
+    lines = out.strip().splitlines()
+    line = next((ln for ln in lines if ln.startswith(("PASS ", "FAIL "))),
+                lines[-1] if lines else "no output")
+    return cell, rc == 0, line
 
 
 def main(run_all=False, seed=None, jobs=2):

@@ -1,16 +1,13 @@
 """The scenario matrix: each cell boots QEMU through ./kx run and passes only
 on the evidence the guest printed (see kxbench/scenarios/)."""
-import json
 import os
-import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from kxbench import matrix
+from kxbench.matrix import kx_run
 
-REPO = Path(__file__).resolve().parent.parent
 PROFILES = ("dt-el1", "dt-el2", "uefi")
 OTHER_CONFIGS = ("4k-39", "16k-47", "64k-48", "64k-52")
 Cell = matrix.Cell
@@ -35,15 +32,6 @@ CELLS += [Cell("kexec-reboot", "4k-48", "uefi", kernel="base")]
 # tests/conftest.py picks the seed once per run and prints it in the header.
 SEED = int(os.environ.get("KX_MATRIX_SEED") or 0)
 SAMPLE = [c for c in matrix.sample(SEED) if c not in CELLS]
-
-
-def kx_run(*args):
-    res = subprocess.run([str(REPO / "kx"), "run", *args], capture_output=True, text=True,
-                         cwd=REPO)
-    out = res.stdout + res.stderr
-    m = re.search(r"result (\S+\.json)\)", out)
-    record = json.loads(Path(m.group(1)).read_text()) if m else None
-    return res.returncode, out, record
 
 
 def check_cell(cell):
