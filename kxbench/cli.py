@@ -67,6 +67,14 @@ def one_line(verdict, ctx, path):
             f"{verdict.first_bad_line!r} (log {ctx.log}, result {path})")
 
 
+def mem_arg(text):
+    """--mem: MiB, checked here so that nonsense fails before anything builds."""
+    try:
+        return machine.check_mem(text)
+    except KxError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
 def cmd_run(args):
     verdict, path, ctx = run_scenario(args.scenario, args.kernel, args.config, args.profile,
                                       args.cpu, args.mem, args.smp, args.payload_mib,
@@ -150,7 +158,9 @@ def parser():
     r.add_argument("--config", default="4k-48", choices=kbuild.CONFIGS)
     r.add_argument("--profile", default="dt-el2", choices=machine.PROFILES)
     r.add_argument("--cpu", help="QEMU cpu (default: cortex-a57, max where needed)")
-    r.add_argument("--mem", type=int, help="guest RAM in MiB")
+    r.add_argument("--mem", type=mem_arg, metavar="MiB",
+                   help=f"guest RAM in MiB, {machine.MEM_MIN} to {machine.MEM_MAX} "
+                   "(default: 1024, more for a large payload)")
     r.add_argument("--smp", type=int, default=1)
     r.add_argument("--payload-mib", type=int, default=32,
                    help="payload (kexec) or planted pattern (kdump, hibernate) size")

@@ -20,10 +20,25 @@ AAVMF_CODE = Path("/usr/share/AAVMF/AAVMF_CODE.fd")
 AAVMF_VARS = Path("/usr/share/AAVMF/AAVMF_VARS.fd")
 # Configs whose granule or VA size Cortex-A57 lacks (no 16K granule, no LVA).
 NEEDS_MAX = {"16k-47", "64k-52"}
+# Guest RAM in MiB. Below the minimum the kernel, the initramfs and a payload
+# do not fit; the maximum is what has been booted here (issue 10).
+MEM_MIN, MEM_MAX = 256, 65536
 
 
 def default_cpu(config):
     return "max" if config in NEEDS_MAX else "cortex-a57"
+
+
+def check_mem(mib):
+    """MIB as an int if it is a guest RAM size the workbench can boot."""
+    try:
+        mib = int(mib)
+    except (TypeError, ValueError):
+        raise KxError(f"guest RAM {mib!r} is not a whole number of MiB")
+    if not MEM_MIN <= mib <= MEM_MAX:
+        raise KxError(f"guest RAM {mib} MiB is out of range: give {MEM_MIN} to {MEM_MAX} "
+                      f"MiB (65536 is 64 GiB)")
+    return mib
 
 
 def profile_el(profile):
@@ -79,7 +94,12 @@ def qemu_command(spec):
         # The DT profiles have no UEFI, so they get no ITS and no LPIs.
         machine += ",its=off"
     cpu = "max,pauth-impdef=on" if spec.cpu == "max" else spec.cpu
-    cmd = ["qemu-system-aarch64", "-M", machine, "-cpu", cpu, "-m", str(spec.mem),
+    # RAM from a backend that reserves no swap (MAP_NORESERVE): the host commits
+    # only what the guest touches, so a 64 GiB guest boots on a smaller host,
+    # where plain -m fails to allocate. -m must still name the same size.
+    mem = f"{check_mem(spec.mem)}M"
+    cmd = ["qemu-system-aarch64", "-M", machine + ",memory-backend=ram0", "-cpu", cpu,
+           "-object", f"memory-backend-ram,id=ram0,size={mem},reserve=off", "-m", mem,
            "-smp", str(spec.smp), "-nodefaults", "-display", "none", "-serial", "stdio",
            "-no-reboot", "-kernel", str(spec.kernel), "-initrd", str(spec.initrd),
            "-append", spec.append]

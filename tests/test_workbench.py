@@ -75,6 +75,44 @@ def test_profiles_select_exception_level_and_firmware(tmp_path):
         cmd("bogus")
 
 
+def test_guest_ram_comes_from_a_backend_that_reserves_nothing(tmp_path):
+    """A 64 GiB guest on a smaller host: QEMU maps the RAM MAP_NORESERVE and
+    the host commits only what the guest touches; -m must name the same size."""
+    spec = machine.Spec(kernel="k", initrd="i", append="", mem=65536, workdir=tmp_path)
+    cmd = machine.qemu_command(spec)
+    assert cmd[cmd.index("-object") + 1] == \
+        "memory-backend-ram,id=ram0,size=65536M,reserve=off"
+    assert cmd[cmd.index("-m") + 1] == "65536M"
+    assert cmd[cmd.index("-M") + 1].split(",")[-1] == "memory-backend=ram0"
+    assert cmd.count("-m") == 1 and "-dtb" not in cmd
+
+
+@pytest.mark.parametrize("bad", [0, -1, 100, 65537, 10 ** 9, "abc", "1.5", None])
+def test_nonsense_guest_ram_is_refused_with_the_range(bad, tmp_path):
+    with pytest.raises(KxError, match="MiB"):
+        machine.check_mem(bad)
+    spec = machine.Spec(kernel="k", initrd="i", append="", mem=bad, workdir=tmp_path)
+    with pytest.raises(KxError):
+        machine.qemu_command(spec)
+
+
+def test_the_cli_takes_64_gib_and_refuses_nonsense(capsys):
+    from kxbench import cli
+    assert cli.parser().parse_args(["run", "kexec-reboot", "--mem", "65536"]).mem == 65536
+    for bad in ("abc", "0", "131072"):
+        with pytest.raises(SystemExit):
+            cli.parser().parse_args(["run", "kexec-reboot", "--mem", bad])
+        assert "argument --mem: guest RAM" in capsys.readouterr().err
+
+
+def test_boot_timeouts_grow_with_guest_ram():
+    from kxbench.scenarios import common
+    small = common.Context(scenario="kexec-reboot", mem=1024).boot_timeout()
+    large = common.Context(scenario="kexec-reboot", mem=65536).boot_timeout()
+    assert large >= small + 60
+    assert common.Context(scenario="kexec-reboot", mem=1024, timeout=7).boot_timeout() == 7
+
+
 def test_pin_mismatch_and_absence_name_the_pin(tmp_path):
     f = tmp_path / "x.tar.xz"
     with pytest.raises(KxError, match="pin base: x.tar.xz is absent"):

@@ -40,7 +40,7 @@ class Context:
                           f"choose from {', '.join(machine.PROFILES)}")
         kbuild.fragment(self.config)  # validates the name
         self.cpu = self.cpu or machine.default_cpu(self.config)
-        self.mem = self.mem or max(1024, self.payload_mib * 4 + 512)
+        self.mem = machine.check_mem(self.mem or max(1024, self.payload_mib * 4 + 512))
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.started))
         self.run_id = self.run_id or (f"{stamp}-{self.scenario}-{self.kernel}-{self.config}-"
                                       f"{self.profile}-{self.cpu}-{secrets.token_hex(3)}")
@@ -62,7 +62,9 @@ class Context:
 
     def boot_timeout(self):
         slow = 3 if self.cpu == "max" else 1
-        return self.timeout or (120 + self.payload_mib) * slow
+        # Each boot initialises a struct page per page of RAM: a 4K guest of
+        # 64 GiB spends about 8 s of each boot on it here; allow 2 s per GiB.
+        return self.timeout or (120 + self.payload_mib + 2 * (self.mem >> 10)) * slow
 
     def spec(self, image, initrd, append, disk=None):
         return machine.Spec(kernel=image, initrd=initrd, append=append, profile=self.profile,
