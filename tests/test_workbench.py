@@ -161,3 +161,10 @@ def test_series_naming_a_missing_patch_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(tree, "SERIES", tmp_path / "series")
     with pytest.raises(KxError, match="0001-missing.patch"):
         tree.series_files()
+
+
+def test_the_full_bench_measures_load_overhead_up_to_64_gib_and_quick_stays_small():
+    from kxbench import bench
+    assert bench.FULL["mems"] == (1024, 4096, 16384, 65536)
+    assert bench.FULL["profiles"] == ("dt-el2", "uefi")
+    assert max(bench.QUICK["mems"]) <= 4096 and bench.QUICK["reps"] == 1
