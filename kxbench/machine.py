@@ -79,6 +79,7 @@ class Spec:
     disk: Path = None
     workdir: Path = None
     gdb_port: int = None
+    dtb: Path = None    # replaces QEMU's own device tree (DT profiles only)
     extra: list = field(default_factory=list)
 
 
@@ -103,6 +104,10 @@ def qemu_command(spec):
            "-smp", str(spec.smp), "-nodefaults", "-display", "none", "-serial", "stdio",
            "-no-reboot", "-kernel", str(spec.kernel), "-initrd", str(spec.initrd),
            "-append", spec.append]
+    if spec.dtb:
+        if spec.profile == "uefi":   # the firmware makes the tables; QEMU ignores -dtb
+            raise KxError("a device tree cannot be given under the uefi profile")
+        cmd += ["-dtb", str(spec.dtb)]
     if spec.profile == "uefi":
         if not AAVMF_CODE.exists():
             raise KxError(f"{AAVMF_CODE} is missing: install qemu-efi-aarch64")

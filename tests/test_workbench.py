@@ -1,10 +1,12 @@
 """Unit tests for the workbench's own machinery (no kernel needed)."""
+import shutil
 import stat
+import subprocess
 
 import pytest
 
 from gitrepo import base_repo, git
-from kxbench import kbuild, machine, sources, tree
+from kxbench import dtb, kbuild, machine, sources, tree
 from kxbench.initramfs import Cpio, read_entries
 from kxbench.util import KxError
 
@@ -111,6 +113,34 @@ def test_boot_timeouts_grow_with_guest_ram():
     large = common.Context(scenario="kexec-reboot", mem=65536).boot_timeout()
     assert large >= small + 60
     assert common.Context(scenario="kexec-reboot", mem=1024, timeout=7).boot_timeout() == 7
+
+
+def test_a_device_tree_goes_to_qemu_only_under_the_dt_profiles(tmp_path):
+    spec = machine.Spec(kernel="k", initrd="i", append="", dtb=tmp_path / "t.dtb",
+                        workdir=tmp_path)
+    cmd = machine.qemu_command(spec)
+    assert cmd[cmd.index("-dtb") + 1] == str(tmp_path / "t.dtb")
+    with pytest.raises(KxError, match="uefi"):
+        machine.qemu_command(machine.Spec(kernel="k", initrd="i", append="", profile="uefi",
+                                          dtb=tmp_path / "t.dtb", workdir=tmp_path))
+
+
+@pytest.mark.skipif(not shutil.which("dtc"), reason="device-tree-compiler (./kx deps)")
+def test_a_no_map_region_is_added_to_a_device_tree(tmp_path):
+    src = tmp_path / "t.dts"
+    src.write_text('/dts-v1/;\n/ { #address-cells = <2>; #size-cells = <2>;\n'
+                   '  chosen { linux,initrd-start = <0x0 0x48000000>;\n'
+                   '           linux,initrd-end = <0x0 0x48a00000>; }; };\n')
+    path = tmp_path / "t.dtb"
+    subprocess.run(["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", str(path), str(src)],
+                   check=True)
+    assert dtb.initrd_end(path) == 0x48A00000
+    node = dtb.add_nomap(path, 0x150005000, 0x3000)
+    assert node == "/reserved-memory/kx-nomap@150005000"
+    assert dtb.cells(path, node, "reg") == [0x1, 0x50005000, 0, 0x3000]
+    out = subprocess.run(["fdtget", "-p", str(path), node], capture_output=True, text=True)
+    assert "no-map" in out.stdout.split()
+    assert dtb.cells(path, "/reserved-memory", "#size-cells") == [2]
 
 
 def test_pin_mismatch_and_absence_name_the_pin(tmp_path):
