@@ -1,6 +1,6 @@
 """One module per scenario; each has run(ctx) -> Verdict and a pure judge()."""
 from . import (hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit,
-               mmu_state, ptdump, selftests)
+               mmu_state, ptdump, ptwalk, selftests)
 
 SCENARIOS = {
     "kexec-reboot": kexec_reboot,
@@ -11,5 +11,6 @@ SCENARIOS = {
     "kunit": kunit,
     "ptdump": ptdump,
     "mmu-state": mmu_state,
+    "ptwalk": ptwalk,
     "selftests": selftests,
 }

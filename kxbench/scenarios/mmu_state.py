@@ -30,8 +30,8 @@ SAMPLE_WINDOW_S = 60
 EXITS = ("br", "hvc")
 
 
-def routine_code(vmlinux, symbol=ROUTINE):
-    """(bytes, offsets of the exits) of SYMBOL, from VMLINUX."""
+def disassemble(vmlinux, symbol=ROUTINE):
+    """[(offset, instruction word, mnemonic, operands)] of SYMBOL in VMLINUX."""
     syms = subprocess.run(["aarch64-linux-gnu-nm", "-n", str(vmlinux)], capture_output=True,
                           text=True).stdout.splitlines()
     addrs = [(int(ln.split()[0], 16), ln.split()[2]) for ln in syms if len(ln.split()) == 3]
@@ -42,11 +42,15 @@ def routine_code(vmlinux, symbol=ROUTINE):
     dis = subprocess.run(["aarch64-linux-gnu-objdump", "-d", f"--start-address={start:#x}",
                           f"--stop-address={end:#x}", str(vmlinux)],
                          capture_output=True, text=True).stdout
-    code, exits = b"", []
-    for m in re.finditer(r"^\s*([0-9a-f]+):\s+([0-9a-f]{8})\s+(\S+)", dis, re.M):
-        if m.group(3) in EXITS:
-            exits.append(int(m.group(1), 16) - start)
-        code += int(m.group(2), 16).to_bytes(4, "little")
+    return [(int(m.group(1), 16) - start, int(m.group(2), 16), m.group(3), m.group(4).strip())
+            for m in re.finditer(r"^\s*([0-9a-f]+):\s+([0-9a-f]{8})\s+(\S+)(.*)$", dis, re.M)]
+
+
+def routine_code(vmlinux, symbol=ROUTINE):
+    """(bytes, offsets of the exits) of SYMBOL, from VMLINUX."""
+    insns = disassemble(vmlinux, symbol)
+    code = b"".join(word.to_bytes(4, "little") for _, word, _, _ in insns)
+    exits = [off for off, _, mnemonic, _ in insns if mnemonic in EXITS]
     if not code or not exits:
         raise KxError(f"cannot disassemble {symbol} in {vmlinux}")
     return code, exits
