@@ -1,6 +1,7 @@
 """The kexec matrix of the series: every scenario that kexecs, on every
 config under every profile, with a 32 MiB and a 256 MiB payload and with
-four CPUs (design.md section 6, issue 4).
+four CPUs (design.md section 6, issue 4), and ptwalk on every config under
+dt-el2 and uefi (issue 10).
 
 It is too large for every `make check`, so make check runs a sample that
 rotates: cell i is in the sample of seed s when (i + s) % stride == 0. The
@@ -23,9 +24,16 @@ from .util import CACHE, REPO
 CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48", "64k-52")
 PROFILES = ("dt-el1", "dt-el2", "uefi")
 SCENARIOS = ("kexec-reboot", "kexec-file", "kexec-chain", "kdump", "mmu-state")
+PTWALK_PROFILES = ("dt-el2", "uefi")
 BIG_PAYLOAD_MIB = 256
 STRIDE = 10
 SEED_FILE = CACHE / "matrix-seed"
+# Cells of these scenarios wait for a kernel change. They run, and are
+# expected to fail until it lands; one that passes is reported, so that its
+# entry here is deleted and the cells count from then on.
+PENDING = {"ptwalk": "issue 10: the series maps its TTBR0 relocation page writable and "
+                     "executable, and on 16K/64K pages its TTBR1 copy maps the pages that "
+                     "hold nomap bytes"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,11 @@ class Cell:
     smp: int = 1
     kernel: str = "series"
     append: str = ""
+
+    @property
+    def pending(self):
+        """Why this cell is expected to fail for now, or None."""
+        return PENDING.get(self.scenario)
 
     def args(self):
         args = [self.scenario, "--kernel", self.kernel, "--config", self.config,
@@ -65,6 +78,8 @@ def cells():
             out += [Cell(s, config, profile, payload_mib=BIG_PAYLOAD_MIB)
                     for s in ("kexec-reboot", "kexec-file")]
             out += [Cell(s, config, profile, smp=4) for s in ("kexec-reboot", "kdump")]
+            if profile in PTWALK_PROFILES:
+                out.append(Cell("ptwalk", config, profile))
     return out
 
 
@@ -114,13 +129,21 @@ def main(run_all=False, seed=None, jobs=2):
         todo = sample(seed)
         print(f"kx matrix: seed {seed}, {len(todo)} of {len(cells())} cells "
               f"(KX_MATRIX_SEED={seed} reproduces)", flush=True)
-    failed = []
+    failed, expected = [], []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for cell, passed, line in pool.map(run_cell, todo):
             print(f"{cell}: {line}", flush=True)
-            if not passed:
+            if cell.pending and not passed:
+                expected.append(cell)
+            elif cell.pending:
+                print(f"{cell}: passes although pending; delete matrix.PENDING"
+                      f"[{cell.scenario!r}] to count it", flush=True)
                 failed.append(cell)
-    print(f"kx matrix: {len(todo) - len(failed)} of {len(todo)} cells passed"
+            elif not passed:
+                failed.append(cell)
+    print(f"kx matrix: {len(todo) - len(failed) - len(expected)} of {len(todo)} cells passed"
+          + (f"; {len(expected)} pending cells failed as expected "
+             f"({', '.join(map(str, expected))})" if expected else "")
           + (f"; failed: {', '.join(map(str, failed))}" if failed else ""))
     return 1 if failed else 0
 

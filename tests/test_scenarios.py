@@ -27,11 +27,20 @@ CELLS += [Cell("kexec-reboot", c, "dt-el2", append=OLD_KERNEL) for c in matrix.C
 CELLS += [Cell("hibernate", c, p) for c in OTHER_CONFIGS for p in PROFILES]
 # The unpatched peer through UEFI (the workbench's done-when cell).
 CELLS += [Cell("kexec-reboot", "4k-48", "uefi", kernel="base")]
+# What the relocation tables map (issue 10); pending until the kernel change.
+CELLS += [Cell("ptwalk", "4k-48", "dt-el2")]
 
 # The rest of the kexec matrix rotates through make check (kxbench/matrix.py);
 # tests/conftest.py picks the seed once per run and prints it in the header.
 SEED = int(os.environ.get("KX_MATRIX_SEED") or 0)
 SAMPLE = [c for c in matrix.sample(SEED) if c not in CELLS]
+
+
+def params(cells):
+    """A pending cell (matrix.PENDING) must fail for now: strict, so that the
+    day it passes the run says so and its entry is deleted."""
+    return [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=c.pending))
+            if c.pending else c for c in cells]
 
 
 def check_cell(cell):
@@ -45,7 +54,7 @@ def check_cell(cell):
     assert record["smp"] == cell.smp
     assert Path(record["log"]).exists()
     ev, el = record["evidence"], 1 if cell.profile == "dt-el1" else 2
-    if cell.scenario.startswith("kexec") or cell.scenario == "mmu-state":
+    if cell.scenario.startswith("kexec") or cell.scenario in ("mmu-state", "ptwalk"):
         gens = ev["generations"]
         assert len(gens) == (5 if cell.scenario == "kexec-chain" else 1)
         for g in gens:
@@ -65,6 +74,12 @@ def check_cell(cell):
         for s in ev["copy_samples"]:
             assert s["el"] == 1 and (int(s["sctlr"], 16) & 0x1005) == 0x1005, s
         assert (int(ev["jump"]["sctlr"], 16) & 1) == 0
+    elif cell.scenario == "ptwalk":
+        walks = ev["walks"]
+        assert walks["ttbr1"]["table_pages_total"] and walks["ttbr0"]["leaves"], walks
+        assert ev["nomap"] and ev["copy_bytes"] > 0, ev
+        if cell.config == "4k-48":   # issue 10: blocks, whatever the RAM
+            assert record["metrics"]["table_pages_total"] < 32, record["metrics"]
     elif cell.scenario == "kdump":
         assert ev["pattern"]["found"] == str(ev["expected"]["chunks"])
         assert ev["makedumpfile"]["sig"] == "KDUMP"
@@ -74,12 +89,12 @@ def check_cell(cell):
         assert ev["resumed"]["boot_id"] == ev["hibernated"]["boot_id"]
 
 
-@pytest.mark.parametrize("cell", CELLS, ids=str)
+@pytest.mark.parametrize("cell", params(CELLS), ids=str)
 def test_cell(cell):
     check_cell(cell)
 
 
-@pytest.mark.parametrize("cell", SAMPLE, ids=lambda c: f"seed{SEED}-{c}")
+@pytest.mark.parametrize("cell", params(SAMPLE), ids=lambda c: f"seed{SEED}-{c}")
 def test_matrix_sample(cell):
     check_cell(cell)
 
