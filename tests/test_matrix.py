@@ -42,12 +42,12 @@ def test_cell_arguments_name_only_what_differs_from_the_defaults():
     assert matrix.Cell("kdump", "4k-48", "dt-el1").args()[-2:] == ["--profile", "dt-el1"]
 
 
-def test_pending_cells_are_the_ptwalk_cells_and_fail_the_run_only_by_passing(monkeypatch,
-                                                                             capsys):
+def test_pending_cells_fail_the_run_only_by_passing(monkeypatch, capsys):
+    assert not [c for c in matrix.cells() if c.pending]    # issue 10 landed
+    monkeypatch.setattr(matrix, "PENDING", {"ptwalk": "waits for a kernel change"})
     pending = [c for c in matrix.cells() if c.pending]
     assert {(c.config, c.profile) for c in pending} == {
         (config, profile) for config in matrix.CONFIGS for profile in matrix.PTWALK_PROFILES}
-    assert {c.scenario for c in pending} == {"ptwalk"}
     two = [pending[0], matrix.Cell("kdump", "4k-48", "uefi")]
     monkeypatch.setattr(matrix, "sample", lambda seed: two)
     monkeypatch.setattr(matrix, "run_cell", lambda c: (c, False, "FAIL ...") if c.pending

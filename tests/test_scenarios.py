@@ -27,7 +27,7 @@ CELLS += [Cell("kexec-reboot", c, "dt-el2", append=OLD_KERNEL) for c in matrix.C
 CELLS += [Cell("hibernate", c, p) for c in OTHER_CONFIGS for p in PROFILES]
 # The unpatched peer through UEFI (the workbench's done-when cell).
 CELLS += [Cell("kexec-reboot", "4k-48", "uefi", kernel="base")]
-# What the relocation tables map (issue 10); pending until the kernel change.
+# What the relocation tables map (issue 10).
 CELLS += [Cell("ptwalk", "4k-48", "dt-el2")]
 
 # The rest of the kexec matrix rotates through make check (kxbench/matrix.py);
