@@ -145,6 +145,7 @@ def plots(report):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
     made = []
     for metric, xkey, fname, ylabel in (
             ("load_overhead_kb", "mem", "load-overhead.png", "kexec -l overhead (KiB)"),
@@ -158,9 +159,10 @@ def plots(report):
                          and (xkey == "mem" or r["mem"] in (None, 1024)))
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=kernel)
-        if xkey == "mem":   # 1, 4, 16, 64 GiB: evenly spaced
+        if xkey == "mem":   # 1, 4, 16, 64 GiB: evenly spaced, labelled in GiB
             ax.set_xscale("log", base=2)
-        ax.set_xlabel("guest RAM (MiB)" if xkey == "mem" else "payload (MiB)")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1024:g}"))
+        ax.set_xlabel("guest RAM (GiB)" if xkey == "mem" else "payload (MiB)")
         ax.set_ylabel(ylabel)
         ax.set_title(f"{CONFIG}, {report['plan']['profiles'][0]} (QEMU TCG: no cache model)")
         ax.legend()
