@@ -63,7 +63,7 @@ class Context:
     def boot_timeout(self):
         slow = 3 if self.cpu == "max" else 1
         # Each boot initialises a struct page per page of RAM: a 4K guest of
-        # 64 GiB spends about 8 s of each boot on it here; allow 2 s per GiB.
+        # 64 GiB spends about 6 s of each boot on it here; allow 2 s per GiB.
         return self.timeout or (120 + self.payload_mib + 2 * (self.mem >> 10)) * slow
 
     def spec(self, image, initrd, append, disk=None):
