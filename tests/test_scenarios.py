@@ -99,9 +99,10 @@ def test_matrix_sample(cell):
     check_cell(cell)
 
 
-@pytest.mark.parametrize("config", ["4k-48", "4k-39"])
+@pytest.mark.parametrize("config", ["4k-48", "4k-39", "16k-47", "64k-48"])
 def test_trans_pgd_kunit_suite_passes_in_the_guest(config):
-    """4k-39 also takes the idmap path that must raise T0SZ."""
+    """4k-39 also takes the idmap path that must raise T0SZ; 16K and 64K
+    pages have other block sizes, and no level-1 blocks."""
     rc, out, record = kx_run("kunit", "--config", config)
     assert rc == 0, out
     suite = record["evidence"]["suites"]["arm64_trans_pgd"]
