@@ -30,12 +30,14 @@ def test_quick_bench_report_is_whole_and_consistent():
     # its overhead must grow with RAM; a measurement that misses that is broken.
     up = [rows[(m, "load_overhead_kb")]["upstream"]["median"] for m in (1024, 4096)]
     assert up[1] > up[0] + 1024, up
-    # So does the series (a copy of the linear map per loaded image); the
-    # base builds no tables and must not grow by as much.
+    # The series maps its copy with blocks (patch 6), so its overhead must not
+    # grow with RAM: v1's page-granular copy grew by about 6 MiB from 1 to
+    # 4 GiB. One sample each, and MemFree moves by a few hundred KiB between
+    # runs of the same kernel, so the margin is 1 MiB.
     ser = [rows[(m, "load_overhead_kb")]["series"]["median"] for m in (1024, 4096)]
     base = [rows[(m, "load_overhead_kb")]["base"]["median"] for m in (1024, 4096)]
-    assert ser[1] > ser[0] + 1024, ser
-    assert ser[1] - ser[0] > base[1] - base[0] + 1024, (ser, base)
+    assert ser[1] - ser[0] < 1024, ser
+    assert all(s - b < 1024 for s, b in zip(ser, base)), (ser, base)
     # Every kernel's dump covers the 4 GiB guest, and crashkernel= forces pages.
     for leaf in report["leaves"]:
         assert leaf["leaf_total"] > 0
