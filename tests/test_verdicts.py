@@ -233,6 +233,25 @@ def test_mmu_state_passes_only_with_mmu_and_caches_on_while_copying():
     assert not mmu_state.judge(good, c, e, [st(1, ON)], None).passed
 
 
+def test_mmu_state_judges_samples_after_the_mmu_off_write_as_the_tail():
+    """The instructions after the routine turns the MMU off run with M clear
+    by design: a sample there is not a copy sample, but must show M clear."""
+    good = boot(*reboot_lines())
+    c, e = ctx("mmu-state"), reboot_expect()
+    copy, tail = {**st(1, ON), "offset": 132}, {**st(1, 0x30d00800), "offset": 260}
+    v = mmu_state.judge(good, c, e, [copy, tail], st(1, 0x30d00800), mmu_off=248)
+    assert v.passed and len(v.evidence["tail_samples"]) == 1
+    # Without the MMU-off offset, the same tail sample is a copy sample and fails.
+    assert not mmu_state.judge(good, c, e, [copy, tail], st(1, 0x30d00800)).passed
+    # A tail sample with the MMU still on, or a copy sample with it off, fails.
+    assert not mmu_state.judge(good, c, e, [copy, {**tail, "sctlr": ON}], st(1, 0),
+                               mmu_off=248).passed
+    assert not mmu_state.judge(good, c, e, [copy, {**copy, "sctlr": 0x30d00800}],
+                               st(1, 0), mmu_off=248).passed
+    # Only tail samples: the copy was never seen.
+    assert not mmu_state.judge(good, c, e, [tail], st(1, 0), mmu_off=248).passed
+
+
 def test_mmu_state_finds_pc_in_the_routine_by_its_bytes():
     code = bytes(range(64))
     assert mmu_state.match_offset(code, code[12:44]) == 12

@@ -7,8 +7,12 @@ the relocation routine (taken from vmlinux) is a copy sample; once one is
 seen, hardware breakpoints on the routine's exits (every `br` and `hvc`:
 the jump to the new image at EL1, or the call that asks EL2 to make it)
 catch the jump.
+A sample after the routine's write that turns the MMU off (the last
+`msr sctlr_el1`) is a tail sample: the few instructions that start the new
+image run with the MMU off by design, so they must show M clear.
 Pass: at least one copy sample, every copy sample at EL1 with SCTLR_EL1.M,
-C and I set, and M clear at the jump; the reboot's own evidence must hold.
+C and I set, every tail sample and the jump with M clear; the reboot's own
+evidence must hold.
 On the base, which relocates with the MMU off (at EL2 under dt-el2), this
 fails, and its evidence says what it saw.
 """
@@ -54,6 +58,14 @@ def routine_code(vmlinux, symbol=ROUTINE):
     if not code or not exits:
         raise KxError(f"cannot disassemble {symbol} in {vmlinux}")
     return code, exits
+
+
+def mmu_off_offset(vmlinux, symbol=ROUTINE):
+    """Offset of the instruction after SYMBOL's last SCTLR_EL1 write, or None
+    if it has none (the base turns its MMU off before the routine)."""
+    writes = [off for off, _, mnemonic, ops in disassemble(vmlinux, symbol)
+              if mnemonic == "msr" and ops.split(",")[0].strip() == "sctlr_el1"]
+    return writes[-1] + 4 if writes else None
 
 
 def match_offset(code, window):
@@ -117,7 +129,9 @@ def sample(m, stub, code, exits):
 
 def run(ctx):
     image, spec, expect = kexec_reboot.setup(ctx)
-    code, exits = routine_code(image.parents[3] / "vmlinux")
+    vmlinux = image.parents[3] / "vmlinux"
+    code, exits = routine_code(vmlinux)
+    mmu_off = mmu_off_offset(vmlinux)
     spec.gdb_port = free_port()
     with machine.Machine(spec, ctx.log, ctx.boot_timeout()) as m:
         stub = Stub(spec.gdb_port)
@@ -127,7 +141,7 @@ def run(ctx):
             m.wait_exit()
         finally:
             stub.close()
-    return judge(m.result, ctx, expect, samples, jump)
+    return judge(m.result, ctx, expect, samples, jump, mmu_off)
 
 
 def describe(st):
@@ -136,21 +150,34 @@ def describe(st):
             f"C={s & SCTLR_C and 1} I={s & SCTLR_I and 1}")
 
 
-def judge(boot, ctx, expect, samples, jump):
+def is_tail(st, mmu_off):
+    return mmu_off is not None and st["offset"] >= mmu_off
+
+
+def judge(boot, ctx, expect, samples, jump, mmu_off=None):
+    """SAMPLES carry their offset in the routine; MMU_OFF is mmu_off_offset()."""
     v = kexec_reboot.judge(boot, ctx, expect)
-    if v.require(samples, "no sample stopped inside the relocation routine"):
-        bad = [st for st in samples if st["el"] != 1 or
+    copy = [st for st in samples if not is_tail(st, mmu_off)]
+    tail = [st for st in samples if is_tail(st, mmu_off)]
+    if v.require(copy, "no sample stopped inside the relocation routine's copy"):
+        bad = [st for st in copy if st["el"] != 1 or
                (st["sctlr"] & (SCTLR_M | SCTLR_C | SCTLR_I)) != SCTLR_M | SCTLR_C | SCTLR_I]
-        v.require(not bad, f"{len(bad)} of {len(samples)} copy samples lacked EL1 with "
+        v.require(not bad, f"{len(bad)} of {len(copy)} copy samples lacked EL1 with "
                            f"M, C and I set; first: {describe(bad[0]) if bad else ''}")
+    on = [st for st in tail if st["sctlr"] & SCTLR_M]
+    v.require(not on, f"{len(on)} of {len(tail)} samples after the MMU-off write "
+                      f"still had the MMU on; first: {describe(on[0]) if on else ''}")
     if v.require(jump is not None, "the final jump was not caught"):
         v.require(not jump["sctlr"] & SCTLR_M, f"MMU still on at the jump: {describe(jump)}")
     v.evidence["copy_samples"] = [{**st, "sctlr": hex(st["sctlr"]), "pc": hex(st["pc"]),
-                                   "state": describe(st)} for st in samples]
+                                   "state": describe(st)} for st in copy]
+    v.evidence["tail_samples"] = [{**st, "sctlr": hex(st["sctlr"]), "pc": hex(st["pc"]),
+                                   "state": describe(st)} for st in tail]
+    v.evidence["mmu_off_offset"] = mmu_off
     v.evidence["jump"] = {**jump, "sctlr": hex(jump["sctlr"]), "pc": hex(jump["pc"]),
                           "state": describe(jump)} if jump else None
-    v.metrics["copy_samples"] = len(samples)
+    v.metrics["copy_samples"] = len(copy)
     if not v.passed and v.first_bad_line is None:
-        v.first_bad_line = (f"copy sample: {describe(samples[0])}" if samples
+        v.first_bad_line = (f"copy sample: {describe(copy[0])}" if copy
                             else common.first_bad(boot))
     return v

@@ -78,8 +78,9 @@ def ttbr1_switch_end(insns):
 
 def run(ctx):
     image, spec, expect = setup(ctx)
-    insns = mmu_state.disassemble(image.parents[3] / "vmlinux")
-    code, _ = mmu_state.routine_code(image.parents[3] / "vmlinux")
+    vmlinux = image.parents[3] / "vmlinux"
+    insns = mmu_state.disassemble(vmlinux)
+    code, _ = mmu_state.routine_code(vmlinux)
     spec.gdb_port = mmu_state.free_port()
     timeout = ctx.boot_timeout() + WALK_S_PER_GIB * max(1, ctx.mem >> 10)
     with machine.Machine(spec, ctx.log, timeout) as m:
@@ -87,7 +88,8 @@ def run(ctx):
         try:
             stub.cont()
             live = live_linear_map(m, stub, code)
-            sample, walks = stop_in_copy(m, stub, code, ttbr1_switch_end(insns))
+            sample, walks = stop_in_copy(m, stub, code, ttbr1_switch_end(insns),
+                                         mmu_state.mmu_off_offset(vmlinux))
             m.wait_exit()
         finally:
             stub.close()
@@ -137,9 +139,10 @@ def live_linear_map(m, stub, code):
             "in_routine": mmu_state.match_offset(code, st["window"]) is not None}
 
 
-def stop_in_copy(m, stub, code, after):
+def stop_in_copy(m, stub, code, after, before=None):
     """Sample from KX-EXEC until one sample is inside the routine at or past
-    AFTER; walk both tables there. (sample or None, {which: armpt.Walk})."""
+    AFTER and before BEFORE (the MMU-off tail, if any); walk both tables
+    there. (sample or None, {which: armpt.Walk})."""
     if m.wait_for("KX-EXEC") is None:
         return None, {}
     deadline, inside = time.monotonic() + mmu_state.SAMPLE_WINDOW_S, False
@@ -147,7 +150,7 @@ def stop_in_copy(m, stub, code, after):
         stub.interrupt()
         st = mmu_state.read_state(stub)
         off = mmu_state.match_offset(code, st.pop("window"))
-        if off is not None and off >= after:
+        if off is not None and off >= after and (before is None or off < before):
             try:
                 return walk_here(stub, {**st, "offset": off})
             finally:
