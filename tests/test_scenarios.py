@@ -99,11 +99,13 @@ def test_matrix_sample(cell):
     check_cell(cell)
 
 
-@pytest.mark.parametrize("config", ["4k-48", "4k-39", "16k-47", "64k-48"])
-def test_trans_pgd_kunit_suite_passes_in_the_guest(config):
+@pytest.mark.parametrize("config, mem", [("4k-48", 1024), ("4k-48", 8192), ("4k-48", 16384),
+                                         ("4k-39", 1024), ("16k-47", 1024), ("64k-48", 16384)])
+def test_trans_pgd_kunit_suite_passes_in_the_guest(config, mem):
     """4k-39 also takes the idmap path that must raise T0SZ; 16K and 64K
-    pages have other block sizes, and no level-1 blocks."""
-    rc, out, record = kx_run("kunit", "--config", config)
+    pages have other block sizes, and no level-1 blocks. The suite copies
+    the real linear map, so it must hold at 8 and 16 GiB too."""
+    rc, out, record = kx_run("kunit", "--config", config, "--mem", str(mem))
     assert rc == 0, out
     suite = record["evidence"]["suites"]["arm64_trans_pgd"]
     assert suite["ok"] and len(suite["cases"]) >= 6 and all(suite["cases"].values())
