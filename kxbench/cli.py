@@ -1,6 +1,7 @@
 """./kx: the workbench's command line."""
 import argparse
 import sys
+import tempfile
 
 from . import deps, kbuild, machine, results, sources, tree, userland
 from .scenarios import SCENARIOS, common, kexec_chain
@@ -107,10 +108,25 @@ def cmd_series(args):
         print(f"wrote {path}: {count} mails, the cover letter first"
               + (f"; a draft: {marks} statements are still unconfirmed" if marks else ""))
         return 0
+    if args.action == "provenance":
+        return cmd_provenance(args)
+    if args.tree:
+        raise KxError("--tree goes with ./kx series provenance only")
     deps.ensure_host_packages()
     passed, report = series.check()
     print(series.summary(report))
     return 0 if passed else 1
+
+
+def cmd_provenance(args):
+    """Only the provenance gate, on patches/ or on a work tree's commits."""
+    from . import provenance
+    with tempfile.TemporaryDirectory() as tmp:
+        patches = (provenance.tree_patches(args.tree, tmp) if args.tree
+                   else tree.series_files())
+        entry = provenance.gate(patches)
+    print("\n".join(provenance.describe(entry)))
+    return 0 if entry["passed"] else 1
 
 
 def cmd_bench(args):
@@ -171,10 +187,13 @@ def parser():
                    "worktree of build/linux; the result says kernel=tree")
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser("series", help="the review gates for patches/")
-    s.add_argument("action", choices=["check", "mbox"],
-                   help="check: the review gates; mbox: build/series.mbox for git send-email")
+    s.add_argument("action", choices=["check", "provenance", "mbox"],
+                   help="check: the review gates; provenance: only the gate against code "
+                   "taken from Linux 6.1; mbox: build/series.mbox for git send-email")
     s.add_argument("--draft", action="store_true",
                    help="mbox: write it even while statements are unconfirmed")
+    s.add_argument("--tree", help="provenance: check the commits over kx-base of this git "
+                   "tree (e.g. build/linux-wip) instead of patches/")
     s.set_defaults(fn=cmd_series)
     sub.add_parser("cover", help="write patches/0000-cover-letter.patch from results"
                    ).set_defaults(fn=cmd_cover)
