@@ -110,6 +110,13 @@ def cmd_series(args):
         return 0
     if args.action == "provenance":
         return cmd_provenance(args)
+    if args.action == "range-diff":
+        from . import rangediff
+        path, old, new, n = rangediff.write()
+        print(f"wrote {rangediff.shown(path)}: v{rangediff.PREVIOUS} ({old} patches) against "
+              f"v{tree.SERIES_VERSION} ({new}): {n['=']} unchanged, {n['!']} changed, "
+              f"{n['>']} new, {n['<']} dropped")
+        return 0
     if args.tree:
         raise KxError("--tree goes with ./kx series provenance only")
     deps.ensure_host_packages()
@@ -187,9 +194,10 @@ def parser():
                    "worktree of build/linux; the result says kernel=tree")
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser("series", help="the review gates for patches/")
-    s.add_argument("action", choices=["check", "provenance", "mbox"],
+    s.add_argument("action", choices=["check", "provenance", "mbox", "range-diff"],
                    help="check: the review gates; provenance: only the gate against code "
-                   "taken from Linux 6.1; mbox: build/series.mbox for git send-email")
+                   "taken from Linux 6.1; mbox: build/series.mbox for git send-email; "
+                   "range-diff: docs/series/, this version against the previous one")
     s.add_argument("--draft", action="store_true",
                    help="mbox: write it even while statements are unconfirmed")
     s.add_argument("--tree", help="provenance: check the commits over kx-base of this git "

@@ -3,15 +3,17 @@
 The prose is patches/cover-letter.in, which people edit. Everything else is
 generated: the test matrix from the result JSONs in build/results/, the
 measured figures from build/report/bench.json (or a sentence saying the
-bench was not run), and the shortlog and diffstat of build/linux's commits
-over kx-base, which must be the patches patches/series lists.
+bench was not run), the shortlog and diffstat of build/linux's commits
+over kx-base, which must be the patches patches/series lists, and at the
+end, from v2 on, the range-diff against the previous version that ./kx
+series range-diff wrote (refused while stale: see rangediff.py).
 """
 import json
 import re
 import textwrap
 from collections import defaultdict
 
-from . import kbuild, results, tree
+from . import kbuild, rangediff, results, tree
 from .util import BUILD, KxError
 
 TITLE = "arm64: kexec: relocate with the MMU and caches on"
@@ -30,6 +32,8 @@ def shortlog_subjects(text):
     """The subjects a cover letter's shortlog lists, in order."""
     subjects, inside = [], False
     for line in text.splitlines():
+        if line.startswith("Range-diff against "):
+            break                                   # the range-diff ends the letter
         if re.match(r"^\S.* \(\d+\):$", line):
             inside = True
         elif inside and line.startswith("    ") and subjects:
@@ -181,8 +185,10 @@ def body(template_text, sections):
     return text.strip("\n")
 
 
-def render(patches=None, template=None, results_dir=results.RESULTS, bench_json=BENCH):
-    """The cover letter's text."""
+def render(patches=None, template=None, results_dir=results.RESULTS, bench_json=BENCH,
+           range_diff=None):
+    """The cover letter's text. RANGE_DIFF: the range-diff file (default
+    rangediff.OUT), refused if missing or made from another series."""
     patches = tree.series_files() if patches is None else patches
     if not patches:
         raise KxError("patches/series lists no patches: nothing to cover")
@@ -190,6 +196,7 @@ def render(patches=None, template=None, results_dir=results.RESULTS, bench_json=
     if not template.exists():
         raise KxError(f"no cover letter template {template}")
     shortlog, stat, date = tree_series(patches)
+    against = rangediff.section(range_diff)
     runs, older = current_series_results(load_results(results_dir),
                                          kbuild.source_tree_id(tree.TREE))
     text = body(template.read_text(), {"matrix": matrix(runs, older),
@@ -197,8 +204,8 @@ def render(patches=None, template=None, results_dir=results.RESULTS, bench_json=
     version = tree.git("--version").stdout.split()[-1]
     return (f"From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
             f"From: {tree.AUTHOR}\nDate: {date}\n"
-            f"Subject: [PATCH 0/{len(patches)}] {TITLE}\n\n"
-            f"{text}\n\n{shortlog}\n\n{stat}\n\n-- \n{version}\n")
+            f"Subject: {tree.subject_prefix(0, len(patches))} {TITLE}\n\n"
+            f"{text}\n\n{shortlog}\n\n{stat}\n\n{against}-- \n{version}\n")
 
 
 def write(**kw):

@@ -1,11 +1,11 @@
 """make series: build/series.mbox, the series as git send-email posts it.
 
-The cover letter first, then every patch of patches/series as [PATCH k/N],
-each with To: (maintainers and reviewers) and Cc: (lists) from
-scripts/get_maintainer.pl run in build/linux; the cover letter goes to all
-of them. Nothing is sent.
+The cover letter first, then every patch of patches/series as [PATCH v2 k/N]
+([PATCH k/N] for v1: tree.SERIES_VERSION says which), each with To:
+(maintainers and reviewers) and Cc: (lists) from scripts/get_maintainer.pl
+run in build/linux; the cover letter goes to all of them. Nothing is sent.
 """
-from . import cover, series, tree
+from . import cover, rangediff, series, tree
 from .util import BUILD, KxError
 
 MBOX = BUILD / "series.mbox"
@@ -47,13 +47,21 @@ def write(draft=False):
                       f"{cover.UNCONFIRMED}: check them against the code, remove the marks "
                       f"in {cover.TEMPLATE.name}, run ./kx cover (or write a draft with "
                       "--draft)")
+    prefix = tree.subject_prefix(0, len(patches))
+    if f"\nSubject: {prefix} " not in letter:
+        raise KxError(f"{cover.COVER.name} is not the cover letter {prefix} of this version "
+                      "of the series: run ./kx cover")
+    if rangediff.section() not in letter:      # section() refuses a missing or stale one
+        raise KxError(f"{cover.COVER.name} does not end with the range-diff in "
+                      f"{rangediff.shown(rangediff.OUT)}: run ./kx cover")
     tree.require_commits_are(patches)
     mails, all_to, all_cc = [], [], []
     for k, patch in enumerate(patches, 1):
         to, cc = recipients(patch, tree.TREE)
         all_to += [a for a in to if a not in all_to]
         all_cc += [a for a in cc if a not in all_cc]
-        mails.append(with_headers(patch.read_text(), f"[PATCH {k}/{len(patches)}]", to, cc))
+        mails.append(with_headers(patch.read_text(), tree.subject_prefix(k, len(patches)), to,
+                                   cc))
     mails.insert(0, with_headers(letter, "[PATCH]", all_to, all_cc))
     MBOX.parent.mkdir(parents=True, exist_ok=True)
     MBOX.write_text("".join(m if m.endswith("\n") else m + "\n" for m in mails))

@@ -21,6 +21,9 @@ IDENTITY = {
 }
 AUTHOR = "kexec-mmu developers <kexec-mmu@example.org>"
 BASE_TAG = "kx-base"
+# The version of the series that patches/ holds: its mails are [PATCH v2 k/N].
+# Bump it when a version has been posted, with rangediff.POSTED.
+SERIES_VERSION = 2
 STAMP = "kx-applied"
 # Fixed options so an unchanged commit exports to an unchanged file.
 FORMAT_PATCH = ["format-patch", "--zero-commit", "--no-signature", "--no-numbered",
@@ -50,6 +53,12 @@ def patch_subject(patch):
         raise KxError(f"{patch.name} has no Subject: header")
     text = str(email.header.make_header(email.header.decode_header(headers["Subject"])))
     return re.sub(r"^\[PATCH[^\]]*\]\s*", "", " ".join(text.split()))
+
+
+def subject_prefix(k, n, version=None):
+    """The subject prefix of mail K of N: [PATCH v2 K/N], or [PATCH K/N] for v1."""
+    version = SERIES_VERSION if version is None else version
+    return f"[PATCH {f'v{version} ' if version > 1 else ''}{k}/{n}]"
 
 
 def require_commits_are(patches):
@@ -82,6 +91,12 @@ def is_dirty(cwd=None):
     return bool(git("status", "--porcelain", "--untracked-files=no", cwd=cwd).stdout.strip())
 
 
+def config(key, cwd=None):
+    """git config kx.KEY of build/linux (or of the git tree CWD), or '' if unset."""
+    return subprocess.run(["git", "config", f"kx.{key}"], cwd=cwd or TREE,
+                          capture_output=True, text=True).stdout.strip()
+
+
 def _create_base():
     if TREE.exists():
         shutil.rmtree(TREE)
@@ -109,10 +124,7 @@ def ensure_tree(force=False):
     if not (TREE / ".git").exists():
         _create_base()
     else:
-        stamp = subprocess.run(["git", "config", f"kx.{STAMP}"], cwd=TREE,
-                               capture_output=True, text=True).stdout.strip()
-        applied_head = subprocess.run(["git", "config", "kx.applied-head"], cwd=TREE,
-                                      capture_output=True, text=True).stdout.strip()
+        stamp, applied_head = config(STAMP), config("applied-head")
         if stamp == digest and not force:
             return TREE
         if not force and (is_dirty() or (applied_head and head() != applied_head)):

@@ -24,3 +24,18 @@ def base_repo(tmp_path, monkeypatch):
     monkeypatch.setattr(tree, "PATCHES", patches)
     monkeypatch.setattr(tree, "SERIES", patches / "series")
     return repo, patches
+
+
+def commit(repo, name, text, subject):
+    """Write NAME in REPO and commit it with SUBJECT and a one-line body."""
+    (repo / name).write_text(text)
+    git(repo, "add", name)
+    git(repo, "commit", "-q", "-m", f"{subject}\n\nBecause.")
+
+
+def fresh_range_diff(path, body="1:  1111111 = 1:  2222222 arm64: add b\n"):
+    """A range-diff file at PATH made from patches/ and the tree as they are now."""
+    from kxbench import rangediff
+    count = len(tree.series_files())
+    path.write_text(rangediff.file_text(body, "0" * 40, count, count))
+    return path

@@ -4,12 +4,23 @@ from pathlib import Path
 
 import pytest
 
-from gitrepo import base_repo, git
+from gitrepo import base_repo, commit, fresh_range_diff, git
 from kxbench import cover, kbuild, tree
 from kxbench.util import KxError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TEMPLATE = "# a comment line, dropped\nThe problem.\n\n{{matrix}}\n\n{{bench}}\n"
+# A range-diff as git prints it, with a line shaped like a shortlog's author
+# line in a commit message: the shortlog must not read on into it.
+RANGE_DIFF = ("1:  1111111 = 1:  2222222 arm64: add b\n"
+              "2:  3333333 ! 2:  4444444 arm64: add c, a subject long enough that "
+              "format-patch folds it\n"
+              "    @@ Metadata\n"
+              "     ## Commit message ##\n"
+              "    -Because.\n"
+              "    +Because, and\n"
+              "    +kexec-mmu developers (9):\n"
+              "    +  arm64: not a patch of the series\n")
 
 
 def row(text, *cells):
@@ -71,9 +82,7 @@ def series(tmp_path, monkeypatch):
     repo, _ = base_repo(tmp_path, monkeypatch)
     for name, subject in (("b", "arm64: add b"), ("c", "arm64: add c, a subject long "
                                                        "enough that format-patch folds it")):
-        (repo / f"{name}.c").write_text(f"int {name};\n")
-        git(repo, "add", f"{name}.c")
-        git(repo, "commit", "-q", "-m", f"{subject}\n\nBecause.")
+        commit(repo, f"{name}.c", f"int {name};\n", subject)
     tree.export()
     (tmp_path / "cover-letter.in").write_text(TEMPLATE)
     return tmp_path
@@ -91,6 +100,10 @@ def render(series_dir, **kw):
             if record.get("kernel") == "series":
                 record["source_tree"] = current
             (results_dir / path.name).write_text(json.dumps(record))
+    if "range_diff" not in kw:
+        kw["range_diff"] = series_dir / "range-diff.txt"
+        if not kw["range_diff"].exists():
+            fresh_range_diff(kw["range_diff"], RANGE_DIFF)
     return cover.render(template=series_dir / "cover-letter.in",
                         results_dir=results_dir, bench_json=FIXTURES / "bench.json", **kw)
 
@@ -112,7 +125,7 @@ def test_patch_count_and_shortlog_match_the_series(series):
     text = render(series)
     subjects = ["arm64: add b",
                 "arm64: add c, a subject long enough that format-patch folds it"]
-    assert f"Subject: [PATCH 0/2] {cover.TITLE}\n" in text
+    assert f"Subject: [PATCH v2 0/2] {cover.TITLE}\n" in text
     assert [tree.patch_subject(p) for p in tree.series_files()] == subjects
     assert cover.shortlog_subjects(text) == subjects
     assert "2 files changed, 2 insertions(+)" in text
@@ -150,3 +163,51 @@ def test_tree_never_applies_the_cover_letter_and_export_keeps_it(series):
     tree.ensure_tree(force=True)
     assert git(tree.TREE, "log", "--format=%s", f"{tree.BASE_TAG}..HEAD").splitlines() == [
         "arm64: add c, a subject long enough that format-patch folds it", "arm64: add b"]
+
+
+def test_the_range_diff_against_v1_ends_the_letter_after_the_diffstat(series):
+    text = render(series)
+    before, sep, after = text.partition("\n\nRange-diff against v1:\n")
+    assert before.endswith(" 2 files changed, 2 insertions(+)\n create mode 100644 b.c\n"
+                           " create mode 100644 c.c")
+    assert after.startswith(RANGE_DIFF + "-- \n")
+    assert cover.shortlog_subjects(text) == [tree.patch_subject(p) for p in tree.series_files()]
+
+
+def test_a_missing_or_stale_range_diff_is_refused(series):
+    with pytest.raises(KxError, match="there is no .*run ./kx series range-diff"):
+        render(series, range_diff=series / "none.txt")
+    made = fresh_range_diff(series / "range-diff.txt", RANGE_DIFF)
+    commit(tree.TREE, "d.c", "int d;\n", "arm64: add d")
+    tree.export()
+    with pytest.raises(KxError, match="stale.*patches/.*run ./kx series range-diff"):
+        render(series, range_diff=made)
+    fresh_range_diff(made, RANGE_DIFF)
+    assert "Range-diff against v1:" in render(series, range_diff=made)
+    (tree.TREE / "d.c").write_text("int d = 1;\n")      # committed, not exported
+    git(tree.TREE, "commit", "-q", "-a", "--amend", "--no-edit")
+    with pytest.raises(KxError, match="stale.*tree.*./kx export.*./kx series range-diff"):
+        render(series, range_diff=made)
+
+
+def test_a_changes_block_of_the_template_passes_through_unchanged(series):
+    changes = ("Changes in v2:\n"
+               "- 0006 copies the linear map with the largest blocks; a 1 GiB\n"
+               "  guest takes 4 table pages (v1: 512).  Two spaces stay.\n"
+               "- new: 0013, selftests {for} kexec_load()\n"
+               "    indented, a very long line that nobody wraps: " + "x" * 80 + "\n")
+    (series / "cover-letter.in").write_text(TEMPLATE.replace("The problem.\n",
+                                                             "The problem.\n\n" + changes))
+    assert "\n\n" + changes + "\n" in render(series)
+
+
+def test_subject_prefixes_carry_the_version_and_strip_either_way(tmp_path):
+    assert tree.SERIES_VERSION == 2
+    assert tree.subject_prefix(0, 13) == "[PATCH v2 0/13]"
+    assert tree.subject_prefix(3, 13) == "[PATCH v2 3/13]"
+    assert tree.subject_prefix(3, 12, version=1) == "[PATCH 3/12]"
+    for k, prefix in enumerate(("[PATCH]", "[PATCH 3/12]", "[PATCH v2 3/13]",
+                                "[PATCH RFC v2 3/13]")):
+        mail = tmp_path / f"{k}.patch"
+        mail.write_text(f"From: x <x@y>\nSubject: {prefix} arm64: add b\n\nBody.\n")
+        assert tree.patch_subject(mail) == "arm64: add b"
