@@ -79,6 +79,11 @@ class Stub:
         reply = self.request(b"p%x" % self.regs[name])
         return int.from_bytes(bytes.fromhex(reply.decode()), "little")
 
+    def set_reg(self, name, value):
+        reply = self.request(b"P%x=%s" % (self.regs[name], value.to_bytes(8, "little").hex().encode()))
+        if reply != b"OK":
+            raise KxError(f"QEMU's gdbstub refused to set {name}: {reply!r}")
+
     def mem(self, addr, length):
         reply = self.request(b"m%x,%x" % (addr, length))
         if reply.startswith(b"E"):

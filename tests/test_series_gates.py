@@ -86,10 +86,12 @@ def test_rst_gate_knows_sphinx_directives_but_not_made_up_ones(tmp_path):
     assert any("madeup" in p for p in problems) and len(problems) >= 2, problems
 
 
-def mail(path, subject, *files):
-    """A format-patch style mail with SUBJECT touching FILES."""
+def mail(path, subject, *files, new=()):
+    """A format-patch style mail with SUBJECT touching FILES and creating NEW."""
     diffs = "".join(f"diff --git a/{f} b/{f}\n--- a/{f}\n+++ b/{f}\n@@ -1 +1,2 @@\n x\n+y\n"
                     for f in files)
+    diffs += "".join(f"diff --git a/{f} b/{f}\nnew file mode 100644\n--- /dev/null\n"
+                     f"+++ b/{f}\n@@ -0,0 +1 @@\n+y\n" for f in new)
     path.write_text(HEADER.replace("arm64: mm: note why the Makefile lists its objects",
                                    subject) + diffs + "-- \n2.39.5\n")
     return path
@@ -103,6 +105,7 @@ F:	arch/arm64/mm/trans_pgd.c
 
 ARM64 PORT (AARCH64 ARCHITECTURE)
 M:	Port Maintainer <port@example.org>
+L:	linux-arm-kernel@lists.infradead.org
 S:	Maintained
 F:	arch/arm64/
 """
@@ -123,11 +126,20 @@ def test_maintainer_gate_names_the_patch_that_is_not_covered(tmp_path):
     covered = mail(tmp_path / "0001-a.patch", "arm64: a", "arch/arm64/mm/trans_pgd.c",
                    "arch/arm64/Kconfig")
     assert series.maintainer_problem(covered, kernel) is None
-    other = mail(tmp_path / "0002-b.patch", "arm64: b", "arch/arm64/kernel/machine_kexec.c",
-                 "arch/arm64/kernel/relocate_kernel.S")
-    problem = series.maintainer_problem(other, kernel)
-    assert problem.startswith("0002-b.patch: ") and series.AUTHOR in problem
-    assert "arch/arm64/kernel/machine_kexec.c, arch/arm64/kernel/relocate_kernel.S" in problem
+    # Existing arm64 files go to ARM64 PORT and its list; the project need not be named.
+    port = mail(tmp_path / "0002-b.patch", "arm64: b", "arch/arm64/kernel/machine_kexec.c",
+                "arch/arm64/kernel/relocate_kernel.S")
+    assert series.maintainer_problem(port, kernel) is None
+    # A file the series adds must be in an entry of the project.
+    added = mail(tmp_path / "0003-c.patch", "arm64: c", "arch/arm64/Kconfig",
+                 new=["arch/arm64/mm/new_thing.c"])
+    problem = series.maintainer_problem(added, kernel)
+    assert problem.startswith("0003-c.patch: adds arch/arm64/mm/new_thing.c")
+    assert series.AUTHOR in problem
+    # A patch that reaches neither the project nor the arm64 list.
+    lost = mail(tmp_path / "0004-d.patch", "kexec: d", "kernel/kexec_core.c")
+    problem = series.maintainer_problem(lost, kernel)
+    assert problem.startswith("0004-d.patch: ") and "kernel/kexec_core.c" in problem
 
 
 def test_cover_gate_rejects_a_stale_cover_letter(tmp_path):

@@ -2,7 +2,8 @@
 import pytest
 
 from kxbench.machine import Boot, Line
-from kxbench.scenarios import common, hibernate, kdump, kexec_reboot, kunit, mmu_state, ptdump
+from kxbench.scenarios import (common, hibernate, kdump, kexec_reboot, kunit, mmu_state,
+                               ptdump, reloc_fault)
 
 TOKEN, SHA = "0123456789abcdef", "a" * 64
 BYTES = 32 << 20
@@ -215,41 +216,55 @@ def st(el, sctlr, pc=0x1000):
 
 
 ON = mmu_state.SCTLR_M | mmu_state.SCTLR_C | mmu_state.SCTLR_I
+OFF = mmu_state.SCTLR_EL1_RESET
+TLBI = [{"offset": 40, "op": "vmalle1", "repeat_tlbi": True}]
+
+
+def mmu_judge(boot_, samples, jump, mmu_off=None, tlbis=TLBI):
+    return mmu_state.judge(boot_, ctx("mmu-state"), reboot_expect(), samples, jump, mmu_off,
+                           tlbis)
 
 
 def test_mmu_state_passes_only_with_mmu_and_caches_on_while_copying():
     good = boot(*reboot_lines())
-    c, e = ctx("mmu-state"), reboot_expect()
-    assert mmu_state.judge(good, c, e, [st(1, ON | 0x30d00800)], st(1, 0x30d00800)).passed
+    assert mmu_judge(good, [st(1, ON | OFF)], st(1, OFF)).passed
     # The base: copying at EL2 with the MMU off.
-    v = mmu_state.judge(good, c, e, [st(2, 0x30c50830)], st(2, 0x30c50830))
+    v = mmu_judge(good, [st(2, 0x30c50830)], st(2, 0x30c50830))
     assert not v.passed and "EL2" in v.first_bad_line and "M=0" in v.first_bad_line
     # MMU on but D-cache off is not enough; nor is MMU still on at the jump.
-    assert not mmu_state.judge(good, c, e, [st(1, ON & ~mmu_state.SCTLR_C)],
-                               st(1, 0)).passed
-    assert not mmu_state.judge(good, c, e, [st(1, ON)], st(1, ON)).passed
+    assert not mmu_judge(good, [st(1, ON & ~mmu_state.SCTLR_C)], st(1, OFF)).passed
+    assert not mmu_judge(good, [st(1, ON)], st(1, ON)).passed
     # No sample in the routine, or no jump caught: no verdict from absence.
-    assert not mmu_state.judge(good, c, e, [], st(1, 0)).passed
-    assert not mmu_state.judge(good, c, e, [st(1, ON)], None).passed
+    assert not mmu_judge(good, [], st(1, OFF)).passed
+    assert not mmu_judge(good, [st(1, ON)], None).passed
 
 
 def test_mmu_state_judges_samples_after_the_mmu_off_write_as_the_tail():
     """The instructions after the routine turns the MMU off run with M clear
     by design: a sample there is not a copy sample, but must show M clear."""
     good = boot(*reboot_lines())
-    c, e = ctx("mmu-state"), reboot_expect()
-    copy, tail = {**st(1, ON), "offset": 132}, {**st(1, 0x30d00800), "offset": 260}
-    v = mmu_state.judge(good, c, e, [copy, tail], st(1, 0x30d00800), mmu_off=248)
+    copy, tail = {**st(1, ON), "offset": 132}, {**st(1, OFF), "offset": 260}
+    v = mmu_judge(good, [copy, tail], st(1, OFF), 248)
     assert v.passed and len(v.evidence["tail_samples"]) == 1
     # Without the MMU-off offset, the same tail sample is a copy sample and fails.
-    assert not mmu_state.judge(good, c, e, [copy, tail], st(1, 0x30d00800)).passed
+    assert not mmu_judge(good, [copy, tail], st(1, OFF)).passed
     # A tail sample with the MMU still on, or a copy sample with it off, fails.
-    assert not mmu_state.judge(good, c, e, [copy, {**tail, "sctlr": ON}], st(1, 0),
-                               mmu_off=248).passed
-    assert not mmu_state.judge(good, c, e, [copy, {**copy, "sctlr": 0x30d00800}],
-                               st(1, 0), mmu_off=248).passed
+    assert not mmu_judge(good, [copy, {**tail, "sctlr": ON}], st(1, OFF), 248).passed
+    assert not mmu_judge(good, [copy, {**copy, "sctlr": OFF}], st(1, OFF), 248).passed
     # Only tail samples: the copy was never seen.
-    assert not mmu_state.judge(good, c, e, [tail], st(1, 0), mmu_off=248).passed
+    assert not mmu_judge(good, [tail], st(1, OFF), 248).passed
+
+
+def test_mmu_state_wants_sctlr_reset_at_the_jump_and_the_repeated_tlbi():
+    """The new image gets SCTLR_EL1 as out of reset (no pointer auth or
+    other enables left on), and the routine's TLBI has the erratum's repeat."""
+    good = boot(*reboot_lines())
+    assert mmu_judge(good, [st(1, ON)], st(1, OFF)).passed
+    v = mmu_judge(good, [st(1, ON)], st(1, OFF | (1 << 31)))     # EnIA left on
+    assert not v.passed and "reset value" in " ".join(v.reasons)
+    assert not mmu_judge(good, [st(1, ON)], st(1, OFF), tlbis=[]).passed
+    v = mmu_judge(good, [st(1, ON)], st(1, OFF), tlbis=[{**TLBI[0], "repeat_tlbi": False}])
+    assert not v.passed and "REPEAT_TLBI" in " ".join(v.reasons)
 
 
 def test_mmu_state_finds_pc_in_the_routine_by_its_bytes():
@@ -271,3 +286,29 @@ def test_mmu_state_reads_el1s_sctlr_for_el0():
     s = mmu_state.read_state(FakeStub())
     assert s["el"] == 0 and s["sctlr"] == 0x30d0199d
     assert "SCTLR_EL1" in mmu_state.describe(s)
+
+
+def parked(**over):
+    routine = 0x46cf7000
+    park = {"routine": routine, "load": routine + 0x7c, "bad_va": 0xffff800010a4f000,
+            "base_reg": "x12", "pc": routine + 0x800 + 0x200, "cpsr": 0x3c5,
+            "vbar_el1": routine + 0x800, "esr_el1": 0x96000006,
+            "far_el1": 0xffff800010a4f000, "elr_el1": routine + 0x7c}
+    return {**park, **over}
+
+
+def test_reloc_fault_passes_only_when_parked_in_the_routines_vectors():
+    good = boot(*reboot_lines()[:3])    # gen 0 booted, loaded and reached kexec -e
+    c = ctx("reloc-fault")
+    assert reloc_fault.judge(good, c, parked()).passed
+    # v1: VBAR_EL1 still in the kernel image, the CPU spinning on its vector.
+    v = reloc_fault.judge(good, c, parked(vbar_el1=0xffff800010011800,
+                                          pc=0xffff800010011a00))
+    assert not v.passed and "VBAR_EL1" in v.first_bad_line
+    assert not reloc_fault.judge(good, c, parked(pc=parked()["load"])).passed
+    assert not reloc_fault.judge(good, c, parked(esr_el1=0x86000006)).passed   # insn abort
+    assert not reloc_fault.judge(good, c, parked(far_el1=0)).passed
+    assert not reloc_fault.judge(good, c, parked(elr_el1=0)).passed
+    assert not reloc_fault.judge(good, c, parked(cpsr=0x3c9)).passed            # EL2
+    assert not reloc_fault.judge(good, c, None).passed
+    assert not reloc_fault.judge(boot(*reboot_lines()[:1]), c, parked()).passed  # no KX-EXEC

@@ -1,6 +1,6 @@
 """One module per scenario; each has run(ctx) -> Verdict and a pure judge()."""
 from . import (hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit,
-               mmu_state, ptdump, ptwalk, selftests)
+               mmu_state, ptdump, ptwalk, reloc_fault, selftests)
 
 SCENARIOS = {
     "kexec-reboot": kexec_reboot,
@@ -12,5 +12,6 @@ SCENARIOS = {
     "ptdump": ptdump,
     "mmu-state": mmu_state,
     "ptwalk": ptwalk,
+    "reloc-fault": reloc_fault,
     "selftests": selftests,
 }

@@ -18,8 +18,11 @@ fails, and its evidence says what it saw.
 """
 import re
 import socket
+import struct
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 from .. import machine
 from ..gdbstub import Stub
@@ -28,6 +31,10 @@ from . import common, kexec_reboot
 
 ROUTINE = "arm64_relocate_new_kernel"
 SCTLR_M, SCTLR_C, SCTLR_I = 1 << 0, 1 << 2, 1 << 12
+# SCTLR_EL1 out of reset on a little-endian kernel: its RES1 bits (11, 20,
+# 22, 28, 29) only. What the routine must leave for the new image.
+SCTLR_EL1_RESET = (1 << 11) | (1 << 20) | (1 << 22) | (1 << 28) | (1 << 29)
+ALT_ENTRY = struct.Struct("<iiHBB")     # arm64 struct alt_instr in v5.10
 SAMPLE_WINDOW_S = 60
 
 
@@ -66,6 +73,47 @@ def mmu_off_offset(vmlinux, symbol=ROUTINE):
     writes = [off for off, _, mnemonic, ops in disassemble(vmlinux, symbol)
               if mnemonic == "msr" and ops.split(",")[0].strip() == "sctlr_el1"]
     return writes[-1] + 4 if writes else None
+
+
+def cpucap(tree, name):
+    """The number of cpucap NAME in TREE's arch/arm64/include/asm/cpucaps.h."""
+    text = (Path(tree) / "arch/arm64/include/asm/cpucaps.h").read_text()
+    m = re.search(rf"^#define\s+{name}\s+(\d+)", text, re.M)
+    if not m:
+        raise KxError(f"{tree} has no cpucap {name}")
+    return int(m.group(1))
+
+
+def alternatives(vmlinux):
+    """[(address patched, cpucap)] of VMLINUX's .altinstructions."""
+    heads = subprocess.run(["aarch64-linux-gnu-objdump", "-h", str(vmlinux)],
+                           capture_output=True, text=True).stdout
+    m = re.search(r"\.altinstructions\s+[0-9a-f]+\s+([0-9a-f]+)", heads)
+    if not m:
+        raise KxError(f"{vmlinux} has no .altinstructions")
+    vma = int(m.group(1), 16)
+    with tempfile.NamedTemporaryFile() as out:
+        subprocess.run(["aarch64-linux-gnu-objcopy", "-O", "binary",
+                        "--only-section=.altinstructions", str(vmlinux), out.name], check=True)
+        data = Path(out.name).read_bytes()
+    sites = []
+    for i in range(len(data) // ALT_ENTRY.size):
+        orig, _, cap, _, _ = ALT_ENTRY.unpack_from(data, i * ALT_ENTRY.size)
+        sites.append((vma + i * ALT_ENTRY.size + orig, cap))
+    return sites
+
+
+def tlbi_sites(vmlinux, symbol=ROUTINE):
+    """Each TLBI of SYMBOL, and whether the instructions after it are patched
+    under ARM64_WORKAROUND_REPEAT_TLBI (the repeat __tlbi() does on parts
+    with that erratum)."""
+    start = next(int(ln.split()[0], 16) for ln in subprocess.run(
+        ["aarch64-linux-gnu-nm", str(vmlinux)], capture_output=True,
+        text=True).stdout.splitlines() if ln.split()[2:] == [symbol])
+    cap = cpucap(Path(vmlinux).parent.parent, "ARM64_WORKAROUND_REPEAT_TLBI")
+    patched = {addr for addr, c in alternatives(vmlinux) if c == cap}
+    return [{"offset": off, "op": ops, "repeat_tlbi": start + off + 4 in patched}
+            for off, _, mnemonic, ops in disassemble(vmlinux, symbol) if mnemonic == "tlbi"]
 
 
 def match_offset(code, window):
@@ -132,6 +180,7 @@ def run(ctx):
     vmlinux = image.parents[3] / "vmlinux"
     code, exits = routine_code(vmlinux)
     mmu_off = mmu_off_offset(vmlinux)
+    tlbis = tlbi_sites(vmlinux)
     spec.gdb_port = free_port()
     with machine.Machine(spec, ctx.log, ctx.boot_timeout()) as m:
         stub = Stub(spec.gdb_port)
@@ -141,7 +190,7 @@ def run(ctx):
             m.wait_exit()
         finally:
             stub.close()
-    return judge(m.result, ctx, expect, samples, jump, mmu_off)
+    return judge(m.result, ctx, expect, samples, jump, mmu_off, tlbis)
 
 
 def describe(st):
@@ -154,8 +203,9 @@ def is_tail(st, mmu_off):
     return mmu_off is not None and st["offset"] >= mmu_off
 
 
-def judge(boot, ctx, expect, samples, jump, mmu_off=None):
-    """SAMPLES carry their offset in the routine; MMU_OFF is mmu_off_offset()."""
+def judge(boot, ctx, expect, samples, jump, mmu_off, tlbis):
+    """SAMPLES carry their offset in the routine; MMU_OFF is mmu_off_offset(),
+    TLBIS tlbi_sites()."""
     v = kexec_reboot.judge(boot, ctx, expect)
     copy = [st for st in samples if not is_tail(st, mmu_off)]
     tail = [st for st in samples if is_tail(st, mmu_off)]
@@ -169,6 +219,13 @@ def judge(boot, ctx, expect, samples, jump, mmu_off=None):
                       f"still had the MMU on; first: {describe(on[0]) if on else ''}")
     if v.require(jump is not None, "the final jump was not caught"):
         v.require(not jump["sctlr"] & SCTLR_M, f"MMU still on at the jump: {describe(jump)}")
+        v.require(jump["sctlr"] == SCTLR_EL1_RESET,
+                  f"SCTLR at the jump {jump['sctlr']:#x}, expected the reset value "
+                  f"{SCTLR_EL1_RESET:#x}")
+    if v.require(tlbis, "the routine invalidates no TLB entry"):
+        v.require(all(t["repeat_tlbi"] for t in tlbis),
+                  "a TLBI of the routine lacks the ARM64_WORKAROUND_REPEAT_TLBI alternative")
+    v.evidence["tlbi"] = tlbis
     v.evidence["copy_samples"] = [{**st, "sctlr": hex(st["sctlr"]), "pc": hex(st["pc"]),
                                    "state": describe(st)} for st in copy]
     v.evidence["tail_samples"] = [{**st, "sctlr": hex(st["sctlr"]), "pc": hex(st["pc"]),
