@@ -28,7 +28,7 @@ def source_dir(kernel, tree_dir=None):
     raise KxError(f"unknown kernel {kernel!r}: choose from {', '.join(KERNELS)}")
 
 
-VARIANTS = ("", "kunit")
+VARIANTS = ("", "kunit", "memhp")
 
 
 def fragment(config, variant="", kernel=None):

@@ -80,6 +80,8 @@ class Spec:
     workdir: Path = None
     gdb_port: int = None
     dtb: Path = None    # replaces QEMU's own device tree (DT profiles only)
+    dimm_mib: int = 0   # room and a slot for a pc-dimm of this size (ACPI hotplug, uefi)
+    qmp: Path = None    # QEMU's QMP socket, to hot-add and remove that DIMM
     extra: list = field(default_factory=list)
 
 
@@ -99,8 +101,10 @@ def qemu_command(spec):
     # only what the guest touches, so a 64 GiB guest boots on a smaller host,
     # where plain -m fails to allocate. -m must still name the same size.
     mem = f"{check_mem(spec.mem)}M"
+    # A DIMM needs a slot and room for it above the RAM (-m ...,slots,maxmem).
+    size = f"{mem},slots=2,maxmem={spec.mem + spec.dimm_mib}M" if spec.dimm_mib else mem
     cmd = ["qemu-system-aarch64", "-M", machine + ",memory-backend=ram0", "-cpu", cpu,
-           "-object", f"memory-backend-ram,id=ram0,size={mem},reserve=off", "-m", mem,
+           "-object", f"memory-backend-ram,id=ram0,size={mem},reserve=off", "-m", size,
            "-smp", str(spec.smp), "-nodefaults", "-display", "none", "-serial", "stdio",
            "-no-reboot", "-kernel", str(spec.kernel), "-initrd", str(spec.initrd),
            "-append", spec.append]
@@ -119,6 +123,10 @@ def qemu_command(spec):
     if spec.disk:
         cmd += ["-drive", f"if=none,id=d0,file={spec.disk},format=raw",
                 "-device", "virtio-blk-device,drive=d0"]
+    if spec.dimm_mib and spec.profile != "uefi":   # virt hot-plugs memory through ACPI
+        raise KxError("a pc-dimm needs the uefi profile (ACPI)")
+    if spec.qmp:
+        cmd += ["-qmp", f"unix:{spec.qmp},server=on,wait=off"]
     if spec.gdb_port:
         cmd += ["-gdb", f"tcp:127.0.0.1:{spec.gdb_port}", "-S"]   # wait for the stub
     return cmd + list(spec.extra)

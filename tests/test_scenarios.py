@@ -32,6 +32,8 @@ CELLS += [Cell("ptwalk", "4k-48", "dt-el2")]
 # An exception during the copy parks in the routine's own vectors (4K and 64K
 # pages, DT at EL2 and UEFI at EL1).
 CELLS += [Cell("reloc-fault", "4k-48", "dt-el2"), Cell("reloc-fault", "64k-48", "uefi")]
+# No memory goes offline or away while a loaded image's tables map it.
+CELLS += [Cell("memory-hotplug", "4k-48", "uefi")]
 
 # The rest of the kexec matrix rotates through make check (kxbench/matrix.py);
 # tests/conftest.py picks the seed once per run and prints it in the header.

@@ -2,8 +2,8 @@
 import pytest
 
 from kxbench.machine import Boot, Line
-from kxbench.scenarios import (common, hibernate, kdump, kexec_reboot, kunit, mmu_state,
-                               ptdump, reloc_fault)
+from kxbench.scenarios import (common, hibernate, kdump, kexec_reboot, kunit,
+                               memory_hotplug, mmu_state, ptdump, reloc_fault)
 
 TOKEN, SHA = "0123456789abcdef", "a" * 64
 BYTES = 32 << 20
@@ -312,3 +312,44 @@ def test_reloc_fault_passes_only_when_parked_in_the_routines_vectors():
     assert not reloc_fault.judge(good, c, parked(cpsr=0x3c9)).passed            # EL2
     assert not reloc_fault.judge(good, c, None).passed
     assert not reloc_fault.judge(boot(*reboot_lines()[:1]), c, parked()).passed  # no KX-EXEC
+
+
+def memhp_lines(offlined_loaded="0", refusals="2", loop_loaded="0", gone="yes", in_dimm="yes"):
+    segs = "0xc0000000+0x100000,"
+    load = [f"KX-MEMHP-LOADED i={i} rc=0 in_dimm={in_dimm} loaded=1 segments={segs}"
+            for i in range(memory_hotplug.ROUNDS + 1)]
+    lines = reboot_lines(efi="yes", el=2)
+    return ([lines[0], "KX-MEMHP-READY gen=0",
+             "KX-MEMHP-ADDED blocks=1 lo=0xc0000000 hi=0xffffffff online=1", load[0],
+             f"KX-MEMHP-OFFLINE-LOADED i=0 offlined={offlined_loaded} of=1 refusals={refusals}",
+             "KX-MEMHP-EJECT-LOADED gen=0", "KX-MEMHP-AFTER-EJECT present=1 online=1"] +
+            [x for i in range(1, memory_hotplug.ROUNDS + 1) for x in
+             (load[i], f"KX-MEMHP-LOOP i={i} offlined_unloaded=1 onlined=1 "
+                       f"offlined_loaded={loop_loaded} of=1")] +
+            ["KX-MEMHP-UNLOADED offlined=1 of=1 loaded=0", "KX-MEMHP-EJECT-UNLOADED gen=0",
+             f"KX-MEMHP-REMOVED gone={gone}"] + lines[1:])
+
+
+def test_memory_hotplug_passes_only_when_loaded_memory_stays_and_unloaded_goes():
+    c = ctx("memory-hotplug", profile="uefi")
+    ok = {"loaded": False, "unloaded": True}
+    v = memory_hotplug.judge(boot(*memhp_lines()), c, reboot_expect(), ok)
+    assert v.passed, v.reasons
+    # v1: nothing stops offlining or removal with an image loaded.
+    assert not memory_hotplug.judge(boot(*memhp_lines(offlined_loaded="1")), c,
+                                    reboot_expect(), ok).passed
+    assert not memory_hotplug.judge(boot(*memhp_lines(loop_loaded="1")), c,
+                                    reboot_expect(), ok).passed
+    assert not memory_hotplug.judge(boot(*memhp_lines()), c, reboot_expect(),
+                                    {"loaded": True, "unloaded": True}).passed
+    # No reason in the log, segments outside the DIMM, no removal after unload.
+    assert not memory_hotplug.judge(boot(*memhp_lines(refusals="0")), c, reboot_expect(),
+                                    ok).passed
+    assert not memory_hotplug.judge(boot(*memhp_lines(in_dimm="no")), c, reboot_expect(),
+                                    ok).passed
+    assert not memory_hotplug.judge(boot(*memhp_lines(gone="no")), c, reboot_expect(),
+                                    {"loaded": False, "unloaded": False}).passed
+    assert not memory_hotplug.judge(boot(*memhp_lines()), c, reboot_expect(), {}).passed
+    # The reboot after it must hold too.
+    lines = [ln for ln in memhp_lines() if not ln.startswith("KX-GEN")]
+    assert not memory_hotplug.judge(boot(*lines), c, reboot_expect(), ok).passed

@@ -1,6 +1,7 @@
 """One module per scenario; each has run(ctx) -> Verdict and a pure judge()."""
 from . import (hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit,
-               mmu_state, ptdump, ptwalk, reloc_fault, selftests)
+               memory_hotplug, mmu_state, ptdump, ptwalk, reloc_fault,
+               selftests)
 
 SCENARIOS = {
     "kexec-reboot": kexec_reboot,
@@ -13,5 +14,6 @@ SCENARIOS = {
     "mmu-state": mmu_state,
     "ptwalk": ptwalk,
     "reloc-fault": reloc_fault,
+    "memory-hotplug": memory_hotplug,
     "selftests": selftests,
 }

@@ -171,7 +171,7 @@ def data_disk(path, image, next_initrd):
     return Path(path)
 
 
-def prepare(ctx):
+def prepare(ctx, variant=""):
     """Build (or reuse) the kernel and the userland; return (image, parts)."""
-    image = kbuild.build(ctx.kernel, ctx.config, tree_dir=ctx.tree)
+    image = kbuild.build(ctx.kernel, ctx.config, variant=variant, tree_dir=ctx.tree)
     return image, userland.prepare()

@@ -9,9 +9,10 @@ def mode(ctx):
     return "file" if ctx.scenario == "kexec-file" else "load"
 
 
-def setup(ctx):
-    """Kernel, initramfs images and data disk; return (image, spec, expect)."""
-    image, parts = common.prepare(ctx)
+def setup(ctx, variant=""):
+    """Kernel (of build VARIANT), initramfs images and data disk; return
+    (image, spec, expect)."""
+    image, parts = common.prepare(ctx, variant)
     work = common.fresh_workdir(ctx)
     sha = common.payload(ctx, work / "payload")
     first = userland.build_initramfs(work / "gen0.cpio", parts)
