@@ -12,6 +12,8 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 from . import cover, kbuild, provenance, tree
 from .util import BUILD, KxError, log
@@ -182,7 +184,7 @@ def patch_files(patch):
     return list(dict.fromkeys(found))
 
 
-ARM64_LIST = "linux-arm-kernel@lists.infradead.org"
+FALLBACK_LIST = "linux-kernel@vger.kernel.org"   # THE REST: every file has it
 
 
 def added_files(patch):
@@ -190,21 +192,31 @@ def added_files(patch):
     return re.findall(r"^diff --git a/\S+ b/(\S+)\nnew file mode", patch.read_text(), re.M)
 
 
+def file_maintainers(path, cwd):
+    """get_maintainer.pl's lines for a patch that creates PATH alone."""
+    with tempfile.TemporaryDirectory() as tmp:
+        one = Path(tmp) / "new.patch"
+        one.write_text(f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n"
+                       f"+++ b/{path}\n@@ -0,0 +1 @@\n+x\n")
+        return get_maintainer(one, cwd)
+
+
 def maintainer_problem(patch, cwd):
     """Why get_maintainer would not send PATCH where it belongs, or None.
 
-    A file the series adds must be in an entry of the project, so that its
-    authors hear of later changes; a patch that only changes existing files
-    goes to their own maintainers (ARM64 PORT, KEXEC), which the project's
-    entries do not claim (no K: patterns), and must reach the arm64 list."""
+    Every file the series adds must have maintainers of its own, in an entry
+    of the project or an existing one (the kexec selftests are KEXEC's), and
+    every patch must reach someone besides the fallback list. The project's
+    entries claim no existing file and no K: pattern (review of v1)."""
     lines = get_maintainer(patch, cwd)
-    new = added_files(patch)
-    if new and AUTHOR not in lines:
-        return (f"{patch.name}: adds {', '.join(new)}, but scripts/get_maintainer.pl does "
-                f"not name {AUTHOR}: list them in an entry of the project")
-    if AUTHOR not in lines and not any(ARM64_LIST in ln for ln in lines):
-        return (f"{patch.name}: scripts/get_maintainer.pl names neither {AUTHOR} nor "
-                f"{ARM64_LIST} for {', '.join(patch_files(patch))}")
+    orphans = [f for f in added_files(patch)
+               if not [ln for ln in file_maintainers(f, cwd) if FALLBACK_LIST not in ln]]
+    if orphans:
+        return (f"{patch.name}: adds {', '.join(orphans)}, which no MAINTAINERS entry "
+                f"covers: list them in an entry of the project ({AUTHOR})")
+    if not [ln for ln in lines if FALLBACK_LIST not in ln]:
+        return (f"{patch.name}: scripts/get_maintainer.pl names nobody but "
+                f"{FALLBACK_LIST} for {', '.join(patch_files(patch))}")
     return None
 
 

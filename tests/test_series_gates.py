@@ -130,13 +130,16 @@ def test_maintainer_gate_names_the_patch_that_is_not_covered(tmp_path):
     port = mail(tmp_path / "0002-b.patch", "arm64: b", "arch/arm64/kernel/machine_kexec.c",
                 "arch/arm64/kernel/relocate_kernel.S")
     assert series.maintainer_problem(port, kernel) is None
-    # A file the series adds must be in an entry of the project.
+    # A file the series adds must have maintainers: an existing entry will do.
     added = mail(tmp_path / "0003-c.patch", "arm64: c", "arch/arm64/Kconfig",
                  new=["arch/arm64/mm/new_thing.c"])
-    problem = series.maintainer_problem(added, kernel)
-    assert problem.startswith("0003-c.patch: adds arch/arm64/mm/new_thing.c")
-    assert series.AUTHOR in problem
-    # A patch that reaches neither the project nor the arm64 list.
+    assert series.maintainer_problem(added, kernel) is None
+    orphan = mail(tmp_path / "0005-e.patch", "arm64: e", "arch/arm64/Kconfig",
+                  new=["arch/arm64/mm/new_thing.c", "tools/new_tool.c"])
+    problem = series.maintainer_problem(orphan, kernel)
+    assert problem.startswith("0005-e.patch: adds tools/new_tool.c,")
+    assert "new_thing" not in problem and series.AUTHOR in problem
+    # A patch that reaches nobody (here not even the fallback list).
     lost = mail(tmp_path / "0004-d.patch", "kexec: d", "kernel/kexec_core.c")
     problem = series.maintainer_problem(lost, kernel)
     assert problem.startswith("0004-d.patch: ") and "kernel/kexec_core.c" in problem
