@@ -43,15 +43,21 @@ class Stub:
             m = re.search(rb"\$([^#]*)#[0-9a-fA-F]{2}", self.buf)
             if m:
                 self.buf = self.buf[m.end():]
-                self.sock.sendall(b"+")
+                self._send(b"+")
                 return m.group(1)
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise KxError("QEMU's gdbstub closed the connection")
             self.buf += chunk
 
+    def _send(self, data):
+        try:
+            self.sock.sendall(data)
+        except OSError as e:    # QEMU exited: say so, not a bare BrokenPipeError
+            raise KxError(f"QEMU's gdbstub is gone ({e.strerror})") from e
+
     def request(self, payload):
-        self.sock.sendall(b"$" + payload + b"#%02x" % (sum(payload) & 0xFF))
+        self._send(b"$" + payload + b"#%02x" % (sum(payload) & 0xFF))
         return self._recv_packet()
 
     def _xfer(self, name):
@@ -91,11 +97,11 @@ class Stub:
         return bytes.fromhex(reply.decode())
 
     def cont(self):
-        self.sock.sendall(b"$c#63")
+        self._send(b"$c#63")
 
     def interrupt(self):
         """Stop the running guest; return the stop reply."""
-        self.sock.sendall(b"\x03")
+        self._send(b"\x03")
         return self._recv_packet()
 
     def wait_stop(self):
