@@ -50,7 +50,9 @@ def guest(efi="no", skip=(), fail=(), drop=(), script="ok"):
             out += ["# kexec_load failed [FAIL]", f"not ok {n} selftests: kexec: {name} # exit=1"]
         else:
             out += ["# kexec_load succeeded [PASS]", f"ok {n} selftests: kexec: {name}"]
-    return out + ["KX-TAP-END programs=4", "KX-DONE gen=0"]
+    return out + ["KX-TAP-END programs=4",
+                  "KX-KLOG gen=0 role=main warnings=0 bugs=0 oopses=0 kasan=0 kmemleak=0",
+                  "KX-DONE gen=0"]
 
 
 def judge(lines, profile="uefi", timed_out=False):

@@ -18,6 +18,12 @@ def ctx(scenario="kexec-reboot", profile="dt-el2", config="4k-48", **kw):
     return common.Context(scenario=scenario, profile=profile, config=config, **kw)
 
 
+def klog(gen=0, role="main", **counts):
+    """A KX-KLOG line: the kernel log's error counts, zero unless given."""
+    c = {k: counts.get(k, 0) for k in common.KLOG_COUNTS}
+    return f"KX-KLOG gen={gen} role={role} " + " ".join(f"{k}={x}" for k, x in c.items())
+
+
 def reboot_lines(token=TOKEN, sha=SHA, el=2, efi="no", mode="load", gens=1):
     out = [f"KX-BOOT scenario=s gen=0 role=main el={el} efi={efi} acpi=no cpus=1 "
            f"memfree_kb=1000000 boot_id=b0 release=5.10.223-kx"]
@@ -25,12 +31,13 @@ def reboot_lines(token=TOKEN, sha=SHA, el=2, efi="no", mode="load", gens=1):
         out += [f"KX-LOADED gen={g - 1} mode={mode} load_ns=900000000 "
                 f"memfree_before_kb=950000 memfree_after_kb=900000 segment_bytes=47308800 "
                 f"loaded=1",
+                klog(g - 1),
                 f"KX-EXEC gen={g - 1}",
                 f"KX-BOOT scenario=s gen={g} role=main el={el} efi={efi} acpi=no cpus=1 "
                 f"memfree_kb=970000 boot_id=b{g} release=5.10.223-kx",
                 f"KX-GEN gen={g} token={token} sha256={sha} payload_bytes={BYTES} el={el} "
                 f"efi={efi}"]
-    return out + [f"KX-DONE gen={gens}"]
+    return out + [klog(gens), f"KX-DONE gen={gens}"]
 
 
 def reboot_expect(gens=1, mode="load"):
@@ -65,7 +72,7 @@ def test_reboot_fails_when_the_guest_never_prints():
 
 
 def test_reboot_fails_on_timeout_and_names_the_last_line():
-    lines = reboot_lines()[:3]   # loaded and exec'd, then silence
+    lines = reboot_lines()[:4]   # loaded, log reported and exec'd, then silence
     v = kexec_reboot.judge(boot(*lines, timed_out=True), ctx(), reboot_expect())
     assert not v.passed
     assert any("timed out" in r for r in v.reasons)
@@ -102,6 +109,7 @@ def kdump_lines(found=CHUNKS, corrupt=0, rc=0, pagesize=4096, token=TOKEN, info=
         "boot_id=x release=5.10.223-kx",
         "KX-CRASH-LOADED loaded=1",
         f"KX-PLANTED token={TOKEN} chunks={CHUNKS} pid=70",
+        klog(0),
         "KX-CRASH gen=0",
         "KX-BOOT scenario=kdump gen=0 role=capture el=2 efi=no acpi=no cpus=1 memfree_kb=1 "
         "boot_id=y release=5.10.223-kx",
@@ -112,6 +120,7 @@ def kdump_lines(found=CHUNKS, corrupt=0, rc=0, pagesize=4096, token=TOKEN, info=
         f"KX-VMCORE-PATTERN token={token} loads=3 scanned_mib=772 expected={CHUNKS} "
         f"found={found} corrupt={corrupt}",
         f"KX-MAKEDUMPFILE rc={rc} bytes={0 if rc else 123456} sig={'' if rc else 'KDUMP'}",
+        klog(0, "capture"),
         "KX-DONE gen=0",
     ]
 
@@ -140,7 +149,7 @@ def hib_boots(intact=CHUNKS, resumed_id="b0", none=False, hib_exit=0):
         "KX-BOOT scenario=hibernate gen=0 role=main el=2 efi=no acpi=no cpus=1 "
         "memfree_kb=1 boot_id=b0 release=r",
         f"KX-PLANTED token={TOKEN} chunks={CHUNKS} pid=80",
-        "KX-HIBERNATE boot_id=b0", exit_code=hib_exit)
+        "KX-HIBERNATE boot_id=b0", klog(0), exit_code=hib_exit)
     second = ["KX-BOOT scenario=hibernate gen=0 role=resume el=2 efi=no acpi=no cpus=1 "
               "memfree_kb=1 boot_id=b9 release=r", "KX-RESUME-TRY dev=254:0"]
     if none:
@@ -148,7 +157,7 @@ def hib_boots(intact=CHUNKS, resumed_id="b0", none=False, hib_exit=0):
     else:
         second += [f"KX-HELD token={TOKEN} chunks={CHUNKS} intact={intact} pid=80",
                    f"KX-RESUMED boot_id={resumed_id} token={TOKEN} el=2"]
-    return first, boot(*second, "KX-DONE gen=0")
+    return first, boot(*second, klog(0), "KX-DONE gen=0")
 
 
 def test_hibernate_passes_on_matching_evidence():
@@ -175,7 +184,7 @@ KTAP = ["[    0.5] TAP version 14", "[    0.5] 1..2",
         "[    0.6]     # Subtest: other", "[    0.6]     1..1",
         "[    0.6]     not ok 1 - broken", "[    0.6] not ok 2 - other",
         "KX-BOOT scenario=kunit gen=0 role=main el=2 efi=no acpi=no cpus=1 memfree_kb=1 "
-        "boot_id=x release=r", "KX-DONE gen=0"]
+        "boot_id=x release=r", klog(0), "KX-DONE gen=0"]
 
 
 def test_ktap_parser_reads_suites_and_cases():
@@ -298,7 +307,7 @@ def parked(**over):
 
 
 def test_reloc_fault_passes_only_when_parked_in_the_routines_vectors():
-    good = boot(*reboot_lines()[:3])    # gen 0 booted, loaded and reached kexec -e
+    good = boot(*reboot_lines()[:4])    # gen 0 booted, loaded, reported its log, kexec -e
     c = ctx("reloc-fault")
     assert reloc_fault.judge(good, c, parked()).passed
     # v1: VBAR_EL1 still in the kernel image, the CPU spinning on its vector.
@@ -353,3 +362,25 @@ def test_memory_hotplug_passes_only_when_loaded_memory_stays_and_unloaded_goes()
     # The reboot after it must hold too.
     lines = [ln for ln in memhp_lines() if not ln.startswith("KX-GEN")]
     assert not memory_hotplug.judge(boot(*lines), c, reboot_expect(), ok).passed
+
+
+def test_every_kernel_reports_its_log_and_any_error_fails_the_scenario():
+    """The console shows only emergencies: a WARN is seen only in the counts
+    each boot prints from its log buffer (KX-KLOG)."""
+    good = reboot_lines()
+    assert kexec_reboot.judge(boot(*good), ctx(), reboot_expect()).passed
+    for key in common.KLOG_COUNTS:
+        bad = [klog(1, **{key: 1}) if ln == klog(1) else ln for ln in good]
+        v = kexec_reboot.judge(boot(*bad), ctx(), reboot_expect())
+        assert not v.passed and f"gen 1 main kernel log: {key}=1" in " ".join(v.reasons)
+    # A kernel that booted but never reported its log fails too.
+    silent = [ln for ln in good if ln != klog(1)]
+    v = kexec_reboot.judge(boot(*silent), ctx(), reboot_expect())
+    assert not v.passed and "2 kernels booted, 1 reported" in " ".join(v.reasons)
+    # kdump's capture kernel and hibernate's resumed kernel are judged alike.
+    kd = [klog(0, "capture", warnings=2) if ln == klog(0, "capture") else ln
+          for ln in kdump_lines()]
+    assert not kdump.judge(boot(*kd), ctx("kdump"), KD_EXPECT).passed
+    first, second = hib_boots()
+    second.lines[-2] = Line(0.0, klog(0, oopses=1))
+    assert not hibernate.judge(first, second, ctx("hibernate"), KD_EXPECT).passed

@@ -120,8 +120,27 @@ def first_bad(boot):
     return boot.lines[-1].text if boot.lines else "(the guest printed nothing)"
 
 
+KLOG_COUNTS = ("warnings", "bugs", "oopses", "kasan", "kmemleak")
+
+
+def check_kernel_log(v, boot, name="boot"):
+    """Every kernel that booted in BOOT reported its log's errors (KX-KLOG,
+    counted from the log buffer, not the console), and they are all zero."""
+    boots = [ln for ln in boot.lines if ln.text.split(" ", 1)[0] == "KX-BOOT"]
+    reports = [fields(ln.text) for ln in boot.lines if ln.text.split(" ", 1)[0] == "KX-KLOG"]
+    v.require(len(reports) >= len(boots),
+              f"{name}: {len(boots)} kernels booted, {len(reports)} reported their kernel log")
+    for r in reports:
+        bad = {k: r.get(k) for k in KLOG_COUNTS if r.get(k) != "0"}
+        v.require(not bad, f"{name}: gen {r.get('gen')} {r.get('role')} kernel log: " +
+                  ", ".join(f"{k}={x}" for k, x in bad.items()))
+    v.evidence.setdefault("kernel_log", []).extend(reports)
+
+
 def check_exit(v, boot, name="boot"):
-    """The QEMU process must have ended by itself, not by our timeout."""
+    """The QEMU process must have ended by itself, not by our timeout, and
+    its kernels' logs must hold no error."""
+    check_kernel_log(v, boot, name)
     if boot.timed_out:
         v.require(False, f"{name}: timed out after {boot.seconds:.0f} s; "
                          f"last line: {first_bad(boot)!r}")

@@ -54,7 +54,7 @@ def judge(hib, res, ctx, expect):
         v.require(rf["el"] == str(ctx.expected_el),
                   f"resumed at EL{rf['el']}, expected EL{ctx.expected_el}")
     common.check_exit(v, res, "resuming boot")
-    v.evidence = {"hibernated": hf, "planted": planted, "held": held, "resumed": rf,
+    v.evidence |= {"hibernated": hf, "planted": planted, "held": held, "resumed": rf,
                   "expected": {"token": tok, "chunks": chunks}}
     if hline:
         v.metrics["hibernate_to_poweroff_s"] = round(hib.seconds - hline.t, 3)

@@ -60,7 +60,7 @@ def judge(boot, ctx, expect):
     done, _ = common.find(boot, "KX-DONE")
     v.require(done is not None, "the capture kernel did not finish")
     common.check_exit(v, boot)
-    v.evidence = {"crashed": main, "capture": capture, "vmcore_elf": elf,
+    v.evidence |= {"crashed": main, "capture": capture, "vmcore_elf": elf,
                   "vmcoreinfo": info, "pattern": pat, "makedumpfile": mdf,
                   "expected": {"token": tok, "chunks": chunks, "page_size": ctx.page_size}}
     if crash and capture:

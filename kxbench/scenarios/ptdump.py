@@ -59,7 +59,7 @@ def judge(boot, ctx, expect):
     counts, mapped = leaf_counts([ln.text for ln in boot.lines], ctx.page_size, va_bits)
     v.require(mapped > 0, "the dump shows no mapped linear-map range")
     common.check_exit(v, boot)
-    v.evidence = {"leaf_entries": counts, "mapped_bytes": mapped,
+    v.evidence |= {"leaf_entries": counts, "mapped_bytes": mapped,
                   "cmdline": ef.get("cmdline") if ef else None}
     v.metrics = {f"leaf_{k.lower()}": n for k, n in counts.items()}
     v.metrics["leaf_total"] = sum(counts.values())

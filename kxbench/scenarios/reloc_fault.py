@@ -106,6 +106,7 @@ def judge(boot, ctx, park):
     common.check_boot_line(v, boot, ctx, gen=0)
     execd, _ = common.find(boot, "KX-EXEC", gen=0)
     v.require(execd is not None, "gen 0 never reached kexec -e")
+    common.check_kernel_log(v, boot)
     if not v.require(park is not None, "no sample stopped inside the relocation routine"):
         v.first_bad_line = common.first_bad(boot)
         return v

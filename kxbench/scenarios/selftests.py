@@ -241,7 +241,7 @@ def judge(boot, ctx, expect):
     if not_ok:
         v.first_bad_line = not_ok[0]
     common.check_exit(v, boot)
-    v.evidence = {"summary": summary, "expected": {
+    v.evidence |= {"summary": summary, "expected": {
         "programs": {k: list(c) for k, c in expect["programs"].items()},
         "scripts": list(expect["scripts"]),
         "may_skip": sorted(".".join(filter(None, k)) for k in expect["may_skip"])}}
