@@ -384,3 +384,10 @@ def test_every_kernel_reports_its_log_and_any_error_fails_the_scenario():
     first, second = hib_boots()
     second.lines[-2] = Line(0.0, klog(0, oopses=1))
     assert not hibernate.judge(first, second, ctx("hibernate"), KD_EXPECT).passed
+
+
+def test_hibernate_reads_the_live_boot_id_after_resume():
+    """A kernel that booted afresh instead of restoring reports its own boot
+    id; the judge names that, not only the mismatch."""
+    v = hibernate.judge(*hib_boots(resumed_id="b9"), ctx("hibernate"), KD_EXPECT)
+    assert not v.passed and any("nothing was restored" in r for r in v.reasons)

@@ -50,6 +50,9 @@ def judge(hib, res, ctx, expect):
     if v.require(rline is not None, "the resumed image did not report"):
         v.require(hf is not None and rf["boot_id"] == hf["boot_id"],
                   "the resumed boot id differs from the hibernated one")
+        _, rb = common.find(res, "KX-BOOT", role="resume")
+        v.require(rb is None or rf["boot_id"] != rb["boot_id"],
+                  "the resumed boot id is the resuming kernel's own: nothing was restored")
         v.require(rf["token"] == tok, f"resumed token {rf['token']}, expected {tok}")
         v.require(rf["el"] == str(ctx.expected_el),
                   f"resumed at EL{rf['el']}, expected EL{ctx.expected_el}")
