@@ -79,17 +79,33 @@ def build_at(commit, config):
         return False, str(exc)[-1500:]
 
 
+def checked_build(res, objs, commit):
+    """A W=1/sparse build that failed, or in which sparse checked nothing,
+    found no warnings because it did not look: that is an error, not 0."""
+    out = res.stdout + res.stderr
+    if res.returncode:
+        raise KxError(f"the W=1/sparse build of {' '.join(objs)} at {commit[:12]} failed "
+                      f"(exit {res.returncode}): {out.strip()[-800:]}")
+    if not re.search(r"^\s+CHECK\s", out, re.M):
+        raise KxError(f"sparse checked none of {' '.join(objs)} at {commit[:12]} "
+                      f"(is it installed?): {out.strip()[-800:]}")
+
+
 def warnings_at(commit, config, files):
     """{path: {warning}} from W=1, sparse (C=2) and kernel-doc for FILES at
     COMMIT, which must be checked out and built in the check worktree.
     Line numbers are dropped: they move with every patch."""
     out = CHECK_TREE / f".kx-{config}"
     lines = []
-    objs = [f[:-2] + ".o" for f in files if f.endswith(".c") and (CHECK_TREE / f).exists()]
+    # Only objects this config builds (their .o is in the build): tools/,
+    # and a file #included by another (the KUnit suite), are not kbuild's.
+    objs = [f[:-2] + ".o" for f in files
+            if f.endswith(".c") and (out / (f[:-2] + ".o")).exists()]
     if objs:
         res = subprocess.run(["make", f"O={out.name}", "W=1", "C=2", *objs], cwd=CHECK_TREE,
                              env={**kbuild.os.environ, **kbuild.make_env()},
                              capture_output=True, text=True)
+        checked_build(res, objs, commit)
         lines += (res.stdout + res.stderr).splitlines()
     docs = [f for f in files if f.endswith((".c", ".h")) and (CHECK_TREE / f).exists()]
     if docs:

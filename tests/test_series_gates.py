@@ -5,6 +5,7 @@ import subprocess
 import pytest
 
 from kxbench import series, tree
+from kxbench.util import KxError
 
 HEADER = """From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
 From: kexec-mmu developers <kexec-mmu@example.org>
@@ -172,3 +173,18 @@ def test_new_warnings_counts_only_the_patch_s_files_and_what_is_new():
     assert series.new_warnings(before, after, ["a.c"]) == [
         "a.c: warning: fresh", "kernel-doc unattributed warning"]
     assert series.new_warnings(after, after, ["a.c", "b.c"]) == []
+
+
+def test_a_warning_build_that_failed_or_checked_nothing_is_an_error():
+    """./kx series check must not report 0 new warnings from a W=1/sparse
+    build that did not run (issue 12)."""
+    from types import SimpleNamespace as R
+    ok = R(returncode=0, stdout="  CC      arch/arm64/mm/trans_pgd.o\n"
+                              "  CHECK   ../arch/arm64/mm/trans_pgd.c\n", stderr="")
+    series.checked_build(ok, ["arch/arm64/mm/trans_pgd.o"], "0" * 40)
+    with pytest.raises(KxError, match="failed"):
+        series.checked_build(R(returncode=2, stdout="", stderr="make: *** Error 2"),
+                             ["a.o"], "0" * 40)
+    with pytest.raises(KxError, match="sparse checked none"):
+        series.checked_build(R(returncode=0, stdout="  CC      a.o\n", stderr=""),
+                             ["a.o"], "0" * 40)
