@@ -11,7 +11,7 @@ import statistics
 import time
 
 from . import kbuild
-from .cli import run_scenario
+from .runner import run_scenario
 from .util import BUILD, KxError, log
 
 KERNELS = ("base", "upstream", "series")

@@ -1,10 +1,12 @@
 """./kx: the workbench's command line."""
 import argparse
+import json
 import sys
 import tempfile
 
-from . import deps, kbuild, machine, results, sources, tree, userland
-from .scenarios import SCENARIOS, common, kexec_chain
+from . import deps, kbuild, machine, runner, sources, tree, userland
+from .runner import one_line, run_scenario
+from .scenarios import SCENARIOS
 from .util import KxError, log
 
 
@@ -41,33 +43,6 @@ def cmd_build(args):
         print(kbuild.build(args.kernel, config))
 
 
-def run_scenario(name, kernel="series", config="4k-48", profile="dt-el2", cpu=None,
-                 mem=None, smp=1, payload_mib=32, gens=None, timeout=None, append="",
-                 tree=None):
-    """Run one scenario; write its result; return (verdict, result path, ctx)."""
-    if name not in SCENARIOS:
-        raise KxError(f"unknown scenario {name!r}: choose from {', '.join(SCENARIOS)}")
-    if gens is None:
-        gens = kexec_chain.DEFAULT_GENS if name == "kexec-chain" else 1
-    ctx = common.Context(scenario=name, kernel=kernel, config=config, profile=profile,
-                         cpu=cpu, mem=mem, smp=smp, payload_mib=payload_mib, gens=gens,
-                         timeout=timeout, append_extra=append, tree=tree)
-    try:
-        verdict = SCENARIOS[name].run(ctx)
-    finally:
-        common.cleanup(ctx)
-    return verdict, results.write(ctx, verdict), ctx
-
-
-def one_line(verdict, ctx, path):
-    cell = f"{ctx.scenario} {ctx.kernel}/{ctx.config} {ctx.profile} {ctx.cpu} " \
-           f"mem={ctx.mem} smp={ctx.smp}"
-    if verdict.passed:
-        return f"PASS {cell} (result {path})"
-    return (f"FAIL {cell}: {'; '.join(verdict.reasons)}; first bad line: "
-            f"{verdict.first_bad_line!r} (log {ctx.log}, result {path})")
-
-
 def mem_arg(text):
     """--mem: MiB, checked here so that nonsense fails before anything builds."""
     try:
@@ -77,11 +52,27 @@ def mem_arg(text):
 
 
 def cmd_run(args):
-    verdict, path, ctx = run_scenario(args.scenario, args.kernel, args.config, args.profile,
-                                      args.cpu, args.mem, args.smp, args.payload_mib,
-                                      args.gens, args.timeout, args.append, args.tree)
-    print(one_line(verdict, ctx, path))
-    return 0 if verdict.passed else 1
+    verdict, path, ctx = run_scenario(
+        args.scenario, kernel=args.kernel, config=args.config, profile=args.profile,
+        cpu=args.cpu, mem=args.mem, smp=args.smp, payload_mib=args.payload_mib,
+        gens=args.gens, timeout=args.timeout, append=args.append, tree=args.tree,
+        variant=args.variant)
+    print(path.read_text().rstrip() if args.json else one_line(verdict, ctx, path))
+    return runner.EXIT[verdict.status]
+
+
+def cmd_judge(args):
+    """Re-judge a saved log: the verdict the judges give today."""
+    verdict, record = runner.rejudge(args.log)
+    if args.json:
+        print(json.dumps({"status": verdict.status, "reasons": verdict.reasons,
+                          "recorded_status": record.get("status"),
+                          "first_bad_line": verdict.first_bad_line}, indent=2))
+    else:
+        was = record.get("status") or record.get("verdict", "?").upper()
+        print(f"{verdict.status} {record['scenario']} (recorded: {was})" +
+              "".join(f"\n  {r}" for r in verdict.reasons))
+    return runner.EXIT[verdict.status]
 
 
 def cmd_setup(args):
@@ -192,7 +183,15 @@ def parser():
     r.add_argument("--append", default="", help="extra kernel arguments, e.g. rodata=full")
     r.add_argument("--tree", help="build the kernel from this git tree instead, e.g. a "
                    "worktree of build/linux; the result says kernel=tree")
+    r.add_argument("--variant", default="", choices=[v for v in kbuild.VARIANTS if v],
+                   help="a build variant (configs/VARIANT.config), e.g. lkdtm for kx.warn=1")
+    r.add_argument("--json", action="store_true", help="print the result record")
     r.set_defaults(fn=cmd_run)
+    j = sub.add_parser("judge", help="re-judge a saved log (build/results/RUN.log beside "
+                       "its RUN.json); exit 0 iff it passes")
+    j.add_argument("log")
+    j.add_argument("--json", action="store_true")
+    j.set_defaults(fn=cmd_judge)
     s = sub.add_parser("series", help="the review gates for patches/")
     s.add_argument("action", choices=["check", "provenance", "mbox", "range-diff"],
                    help="check: the review gates; provenance: only the gate against code "

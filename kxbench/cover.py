@@ -75,8 +75,15 @@ def load_results(directory=results.RESULTS):
 
 
 def cell_of(r):
+    """Runs that differ in anything they were asked to do are different cells."""
     return (r["kernel"], r["scenario"], r["config"], r["profile"], r.get("cpu") or "-",
-            r.get("mem") or "-", r.get("smp") or 1, r.get("payload_mib") or "-")
+            r.get("mem") or "-", r.get("smp") or 1, r.get("payload_mib") or "-",
+            r.get("gens") or 1, r.get("append") or "-", r.get("variant") or "-")
+
+
+def status_of(r):
+    """A run's status; results from before statuses say only pass or fail."""
+    return r.get("status") or ("PASS" if r["verdict"] == "pass" else "FAIL")
 
 
 def cell_order(cell):
@@ -105,8 +112,8 @@ def matrix(runs, older=0):
     for cell in sorted(cells, key=cell_order):
         rs = sorted(cells[cell], key=lambda r: r["started"])
         passed = sum(r["verdict"] == "pass" for r in rs)
-        rows.append([*cell[:7], f"{cell[7]} MiB" if cell[7] != "-" else "-",
-                     f"{passed}/{len(rs)}", rs[-1]["verdict"]])
+        rows.append([*cell[:7], f"{cell[7]} MiB" if cell[7] != "-" else "-", *cell[8:],
+                     f"{passed}/{len(rs)}", status_of(rs[-1])])
     starts = sorted(r["started"] for r in runs)
     failed = sorted((r for r in runs if r["verdict"] != "pass"), key=lambda r: r["started"])
     qemus = sorted({r.get("qemu", "unknown") for r in runs})
@@ -117,15 +124,15 @@ def matrix(runs, older=0):
         f"{starts[0]} to {starts[-1]}, on {'; '.join(qemus)} (TCG). Series runs "
         f"count only if they ran this version of the series ({older} runs of "
         "earlier versions left out). 'passed' counts the runs of a cell that "
-        "passed; 'last' is the verdict of its newest run.", 72), ""]
+        "passed; 'last' is the status of its newest run.", 72), ""]
     out += table(["kernel", "scenario", "config", "profile", "cpu", "mem", "smp",
-                  "payload", "passed", "last"], rows)
+                  "payload", "gens", "append", "variant", "passed", "last"], rows)
     if failed:
         out += ["", f"Failed runs ({len(failed)}), each with its first reason "
                     "(log: build/results/<run>.log):"]
         for r in failed:
             reason = (r.get("reasons") or ["no reason recorded"])[0]
-            out.append(f"  {r['run']}: {reason}")
+            out.append(f"  {r['run']}: {status_of(r)}: {reason}")
     else:
         out += ["", "No run failed."]
     return "\n".join(out)

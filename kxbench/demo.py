@@ -1,6 +1,6 @@
 """make demo: build series, kexec reboot on dt-el2, kdump; a short summary."""
 from . import deps, kbuild, userland
-from .cli import one_line, run_scenario
+from .runner import one_line, run_scenario
 
 
 def main():

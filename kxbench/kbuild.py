@@ -5,6 +5,7 @@ relative srctree ("..") and ccache hits across clones and between trees.
 """
 import fcntl
 import hashlib
+import json
 import os
 import re
 from pathlib import Path
@@ -15,6 +16,11 @@ from .util import CACHE, REPO, KxError, log, run
 KERNELS = ("base", "series", "upstream")
 CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48", "64k-52")
 CCACHE = CACHE / "ccache"
+BUILD_RECORD = "kx.build.json"
+
+
+class BuildError(KxError):
+    """The kernel did not build (or its config did not take): no guest ran."""
 
 
 def source_dir(kernel, tree_dir=None):
@@ -28,7 +34,7 @@ def source_dir(kernel, tree_dir=None):
     raise KxError(f"unknown kernel {kernel!r}: choose from {', '.join(KERNELS)}")
 
 
-VARIANTS = ("", "kunit", "memhp")
+VARIANTS = ("", "kunit", "memhp", "lkdtm")
 
 
 def fragment(config, variant="", kernel=None):
@@ -84,8 +90,28 @@ def build(kernel, config, variant="", jobs=None, tree_dir=None):
     KERNEL's source (./kx run --tree)."""
     src = source_dir(kernel, tree_dir)
     state = git_state(src) if kernel == "series" or tree_dir else ""
-    return build_tree(src, config, variant, state, jobs,
-                      kernel=None if tree_dir else kernel)
+    image = build_tree(src, config, variant, state, jobs,
+                       kernel=None if tree_dir else kernel)
+    if not (image.parents[3] / BUILD_RECORD).exists():
+        write_record(image, src, "tree" if tree_dir else kernel, config, variant)
+    return image
+
+
+def write_record(image, src, kernel, config, variant):
+    """What IMAGE was built from, written when it is built: a result names
+    the source of the kernel that ran, not the tree as it is by then."""
+    record = {"kernel": kernel, "config": config, "variant": variant, "source": str(src)}
+    if kernel in ("series", "tree"):
+        record |= {"source_tree": source_tree_id(src), "git_state": git_state(src)}
+    if kernel == "series":
+        record["series_version"] = tree.SERIES_VERSION
+    (image.parents[3] / BUILD_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def build_record(image):
+    """The record write_record() made for IMAGE, or {} if it has none."""
+    path = image.parents[3] / BUILD_RECORD if image else None
+    return json.loads(path.read_text()) if path and path.exists() else {}
 
 
 def build_tree(src, config, variant="", state="", jobs=None, kernel=None):
@@ -108,6 +134,7 @@ def _build_locked(src, out, text, state, jobs, name):
     stamp = out / "kx.stamp"
     if image.exists() and stamp.exists() and stamp.read_text() == state and ":dirty" not in state:
         return image
+    (out / BUILD_RECORD).unlink(missing_ok=True)   # made again once this build is done
     logf = out / "build.log"
     env = make_env()
     frag = out / "kx.fragment"
@@ -125,13 +152,13 @@ def _build_locked(src, out, text, state, jobs, name):
         # ARCH=arm64 rewrites it for the host) is made again, once.
         bad = config_mismatches(text, (out / ".config").read_text()) and configure()
     if bad:
-        raise KxError(f"{name}: the fragment did not take: " + "; ".join(bad))
+        raise BuildError(f"{name}: the fragment did not take: " + "; ".join(bad))
     log(f"building {name} (log: {logf})")
     jobs = jobs or (os.cpu_count() or 1) + 1
     try:
         run(["make", f"O={out.name}", f"-j{jobs}", "Image"], cwd=src, env=env, logfile=logf)
     except KxError:
         tail = logf.read_text(errors="replace").splitlines()[-15:]
-        raise KxError(f"build of {name} failed; log {logf}:\n" + "\n".join(tail))
+        raise BuildError(f"build of {name} failed; log {logf}:\n" + "\n".join(tail))
     stamp.write_text(state)
     return image

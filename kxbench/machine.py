@@ -5,6 +5,7 @@ when it arrives, and written to the run's log as it arrives, so a guest
 that hangs still leaves everything it said.
 """
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -218,7 +219,34 @@ class Machine:
         self.result.seconds = time.monotonic() - self.start
         if self.result.timed_out:
             self.logf.write(f"# killed by the workbench after {self.timeout} s\n")
+        self.logf.write(f"# exit {self.result.exit_code} after {self.result.seconds:.3f} s\n")
         self.logf.close()
+
+
+LOG_LINE = re.compile(r"^\[\s*(\d+\.\d+)\] ?(.*)$")
+LOG_EXIT = re.compile(r"^# exit (\S+) after (\d+\.\d+) s$")
+
+
+def read_log(path):
+    """The boots of a run's log, as Machine recorded them: each starts at
+    its "# qemu-system-..." line (./kx judge re-judges a saved log)."""
+    boots = []
+    for raw in Path(path).read_text(errors="replace").splitlines():
+        if raw.startswith("# qemu-system"):
+            boots.append(Boot(log=Path(path)))
+            continue
+        if not boots:
+            continue
+        m = LOG_LINE.match(raw)
+        if m:
+            boots[-1].lines.append(Line(float(m.group(1)), m.group(2)))
+        elif raw.startswith("# killed by the workbench"):
+            boots[-1].timed_out = True
+        elif LOG_EXIT.match(raw):
+            code, secs = LOG_EXIT.match(raw).groups()
+            boots[-1].exit_code = None if code == "None" else int(code)
+            boots[-1].seconds = float(secs)
+    return boots
 
 
 def boot(spec, log, timeout):

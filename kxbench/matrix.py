@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import runner
 from .util import CACHE, REPO
 
 CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48", "64k-52")
@@ -117,7 +118,7 @@ def run_cell(cell):
     """(cell, passed, the one line ./kx run printed)."""
     rc, out, _ = kx_run(*cell.args())
     lines = out.strip().splitlines()
-    line = next((ln for ln in lines if ln.startswith(("PASS ", "FAIL "))),
+    line = next((ln for ln in lines if ln.split(" ", 1)[0] in runner.STATUSES),
                 lines[-1] if lines else "no output")
     return cell, rc == 0, line
 

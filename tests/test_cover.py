@@ -35,20 +35,33 @@ def test_matrix_counts_what_the_results_say():
     assert len(runs) == 5          # series-check.json is not a run
     text = cover.matrix(runs)
     assert row(text, "series", "kexec-reboot", "4k-48", "dt-el2", "cortex-a57", "1024",
-               "1")[-2:] == ["2/2", "pass"]
+               "1")[-2:] == ["2/2", "PASS"]
     assert row(text, "series", "kexec-reboot", "4k-48", "dt-el2", "cortex-a57", "1024",
-               "4")[-2:] == ["1/1", "pass"]
-    assert row(text, "base", "mmu-state")[-2:] == ["1/1", "pass"]
+               "4")[-2:] == ["1/1", "PASS"]
+    assert row(text, "base", "mmu-state")[-2:] == ["1/1", "PASS"]
     assert "5 results" in text and "4 passed, 1 failed" in text
     assert "2026-01-01T00:00:01Z to 2026-01-03T00:00:05Z" in " ".join(text.split())
 
 
 def test_a_failed_result_shows_up_as_failed():
     text = cover.matrix(cover.load_results(FIXTURES / "results"))
-    assert row(text, "series", "kdump", "64k-52", "uefi", "max")[-2:] == ["0/1", "fail"]
-    assert ("20260102-000004-kdump-series-64k-52-uefi-max-dddddd: the capture kernel "
+    assert row(text, "series", "kdump", "64k-52", "uefi", "max")[-2:] == ["0/1", "FAIL"]
+    assert ("20260102-000004-kdump-series-64k-52-uefi-max-dddddd: FAIL: the capture kernel "
             "found 3 of 8192 chunks wrong") in text
     assert "No run failed" not in text
+
+
+def test_runs_that_differ_in_append_gens_or_variant_are_different_cells():
+    base = json.loads(sorted((FIXTURES / "results").glob("*kexec-reboot*"))[0].read_text())
+    runs = [base, {**base, "append": "rodata=full"}, {**base, "gens": 5},
+            {**base, "variant": "lkdtm", "status": "FAIL", "verdict": "fail"}]
+    text = cover.matrix(runs)
+    assert row(text, "series", "kexec-reboot", "4k-48", "dt-el2", "cortex-a57", "1024", "1",
+               "32", "MiB", "1", "rodata=full")[-2:] == ["1/1", "PASS"]
+    assert row(text, "series", "kexec-reboot", "4k-48", "dt-el2", "cortex-a57", "1024", "1",
+               "32", "MiB", "5")[-2:] == ["1/1", "PASS"]
+    assert row(text, "series", "kexec-reboot", "4k-48", "dt-el2", "cortex-a57", "1024", "1",
+               "32", "MiB", "1", "-", "lkdtm")[-2:] == ["0/1", "FAIL"]
 
 
 def test_no_results_claim_nothing(tmp_path):

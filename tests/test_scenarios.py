@@ -1,12 +1,14 @@
 """The scenario matrix: each cell boots QEMU through ./kx run and passes only
 on the evidence the guest printed (see kxbench/scenarios/)."""
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from kxbench import matrix
 from kxbench.matrix import kx_run
+from kxbench.scenarios import kexec_reboot
 
 PROFILES = ("dt-el1", "dt-el2", "uefi")
 OTHER_CONFIGS = ("4k-39", "16k-47", "64k-48", "64k-52")
@@ -21,7 +23,7 @@ CELLS += [Cell("kexec-chain", "4k-48", "dt-el2")]
 # config (the checks below demand the overlap). kexec-tools' default placement
 # does that under DT with 4K and 16K pages; a 64K kernel has a 'reserved' gap
 # in its image that kexec-tools avoids, which kx.placement=old-kernel hides.
-OLD_KERNEL = "kx.placement=old-kernel"
+OLD_KERNEL = kexec_reboot.OLD_KERNEL
 CELLS += [Cell("kexec-reboot", c, "dt-el2", append=OLD_KERNEL) for c in matrix.CONFIGS]
 # Hibernate shares trans_pgd: every config under every profile.
 CELLS += [Cell("hibernate", c, p) for c in OTHER_CONFIGS for p in PROFILES]
@@ -49,49 +51,17 @@ def params(cells):
 
 
 def check_cell(cell):
+    """The judge's verdict is the only verdict: PASS, with its evidence kept."""
     rc, out, record = kx_run(*cell.args())
     assert rc == 0, out
     assert out.startswith("PASS "), out
-    assert record["verdict"] == "pass" and not record["reasons"]
-    for key in ("scenario", "kernel", "config", "profile", "cpu", "mem", "evidence",
-                "metrics"):
+    assert record["status"] == "PASS" and record["verdict"] == "pass", record["reasons"]
+    assert not record["reasons"]
+    for key in ("scenario", "kernel", "config", "profile", "cpu", "mem", "smp", "append",
+                "gens", "evidence", "metrics", "build"):
         assert key in record
-    assert record["smp"] == cell.smp
+    assert (record["smp"], record["append"]) == (cell.smp, cell.append)
     assert Path(record["log"]).exists()
-    ev, el = record["evidence"], 1 if cell.profile == "dt-el1" else 2
-    if cell.scenario.startswith("kexec") or cell.scenario in ("mmu-state", "ptwalk"):
-        gens = ev["generations"]
-        assert len(gens) == (5 if cell.scenario == "kexec-chain" else 1)
-        for g in gens:
-            assert g["token"] == ev["expected"]["token"]
-            assert g["sha256"] == ev["expected"]["sha256"]
-            assert g["el"] == el
-            assert g["efi"] == ("yes" if cell.profile == "uefi" else "no")
-            if cell.scenario != "kexec-file":
-                assert g["placement"]["segments"], g     # kexec -d was read
-        if cell.append == OLD_KERNEL:
-            assert gens[0]["placement"]["lands_on_old_kernel"], gens[0]["placement"]
-        for metric in ("load_s", "memfree_before_load_kb", "memfree_after_load_kb",
-                       "exec_to_userspace_s"):
-            assert record["metrics"][metric] > 0
-    if cell.scenario == "mmu-state":
-        assert len(ev["copy_samples"]) >= 3, out
-        for s in ev["copy_samples"]:
-            assert s["el"] == 1 and (int(s["sctlr"], 16) & 0x1005) == 0x1005, s
-        assert (int(ev["jump"]["sctlr"], 16) & 1) == 0
-    elif cell.scenario == "ptwalk":
-        walks = ev["walks"]
-        assert walks["ttbr1"]["table_pages_total"] and walks["ttbr0"]["leaves"], walks
-        assert ev["nomap"] and ev["copy_bytes"] > 0, ev
-        if cell.config == "4k-48":   # issue 10: blocks, whatever the RAM
-            assert record["metrics"]["table_pages_total"] < 32, record["metrics"]
-    elif cell.scenario == "kdump":
-        assert ev["pattern"]["found"] == str(ev["expected"]["chunks"])
-        assert ev["makedumpfile"]["sig"] == "KDUMP"
-        assert ev["capture"]["el"] == str(el)
-    elif cell.scenario == "hibernate":
-        assert ev["held"]["intact"] == str(ev["expected"]["chunks"])
-        assert ev["resumed"]["boot_id"] == ev["hibernated"]["boot_id"]
 
 
 @pytest.mark.parametrize("cell", params(CELLS), ids=str)
@@ -111,17 +81,15 @@ def test_trans_pgd_kunit_suite_passes_in_the_guest(config, mem):
     pages have other block sizes, and no level-1 blocks. The suite copies
     the real linear map, so it must hold at 8 and 16 GiB too."""
     rc, out, record = kx_run("kunit", "--config", config, "--mem", str(mem))
-    assert rc == 0, out
-    suite = record["evidence"]["suites"]["arm64_trans_pgd"]
-    assert suite["ok"] and len(suite["cases"]) >= 6 and all(suite["cases"].values())
+    assert rc == 0 and record["status"] == "PASS", out
 
 
 def test_a_failing_cell_exits_nonzero_and_names_its_log():
     """An impossible demand (a guest given too little time) must fail."""
     rc, out, record = kx_run("kexec-reboot", "--timeout", "1")
-    assert rc == 1 and out.startswith("FAIL "), out
+    assert rc == 1 and out.startswith("TIMEOUT "), out
     assert "timed out" in out and "log " in out
-    assert record["verdict"] == "fail" and Path(record["log"]).exists()
+    assert record["status"] == "TIMEOUT" and Path(record["log"]).exists()
 
 
 @pytest.mark.parametrize("profile, el", [("dt-el2", 2), ("dt-el1", 1)])
@@ -131,13 +99,16 @@ def test_mmu_state_sees_the_base_copy_with_the_mmu_off(profile, el):
     when entered at EL2), so mmu-state must fail there, on that evidence,
     while the reboot itself still succeeds."""
     rc, out, record = kx_run("mmu-state", "--kernel", "base", "--profile", profile)
-    assert rc == 1 and out.startswith("FAIL "), out
-    ev = record["evidence"]
-    assert len(ev["copy_samples"]) >= 3, out
-    for s in ev["copy_samples"]:
-        assert s["el"] == el and (int(s["sctlr"], 16) & 1) == 0, s
-    assert (int(ev["jump"]["sctlr"], 16) & 1) == 0
-    assert ev["generations"][0]["sha256"] == ev["expected"]["sha256"]
+    assert rc == 1 and record["status"] == "FAIL", out
+    copy = re.compile(rf"^(\d+) of \1 copy samples lacked EL1 with M, C and I set; "
+                      rf"first: EL{el} SCTLR_EL{el}=0x[0-9a-f]+ M=0 ")
+    assert any(copy.match(r) for r in record["reasons"]), record["reasons"]
+    # Nothing else may be wrong: the reboot itself succeeded. The base's
+    # routine has no TLBI and leaves SCTLR as cpu_soft_restart left it.
+    others = [r for r in record["reasons"] if not copy.match(r)
+              and r != "the routine invalidates no TLB entry"
+              and not r.startswith("SCTLR at the jump ")]
+    assert not others, others
 
 
 @pytest.mark.parametrize("profile", ["uefi", "dt-el2"])
@@ -146,13 +117,19 @@ def test_kexec_selftests_pass_in_the_guest(profile):
     memory (UEFI runtime regions) exists only under uefi: there its case must
     pass; under dt-el2 it may only be skipped, and is listed so."""
     rc, out, record = kx_run("selftests", "--kernel", "series", "--profile", profile)
-    assert rc == 0, out
-    s = record["evidence"]["summary"]
-    assert not s["failed"] and not s["missing"], s
-    nomap = "kexec_load_test.segment_in_nomap_region"
-    assert nomap in (s["passed"] if profile == "uefi" else s["skipped"]), s
-    for case in ("crash_segment_outside_crashkernel", "load_unload_does_not_leak",
-                 "no_cap_sys_boot"):
-        assert f"kexec_load_test.{case}" in s["passed"], s
-    assert "kexec_file_load_test.load_and_unload" in s["passed"], s
-    assert record["metrics"]["leak_lost_kb"] <= record["metrics"]["leak_tolerance_kb"]
+    assert rc == 0 and record["status"] == "PASS", out
+
+
+@pytest.mark.parametrize("warn", [True, False])
+def test_a_kernel_warning_fails_the_reboot_with_the_warning_named(warn):
+    """A deliberately warning kernel (LKDTM's WARNING, provoked by kx.warn=1
+    in every generation) must fail the reboot judge on that warning; the same
+    kernel without it passes, so the warning is what failed it."""
+    args = ("kexec-reboot", "--variant", "lkdtm") + (("--append", "kx.warn=1") if warn else ())
+    rc, out, record = kx_run(*args)
+    if not warn:
+        assert rc == 0 and record["status"] == "PASS", out
+        return
+    assert rc == 1 and record["status"] == "FAIL", out
+    named = [r for r in record["reasons"] if "warnings=1" in r and "lkdtm_WARNING" in r]
+    assert named and all("kernel log" in r for r in record["reasons"]), record["reasons"]

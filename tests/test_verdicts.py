@@ -27,8 +27,11 @@ def klog(gen=0, role="main", **counts):
 def reboot_lines(token=TOKEN, sha=SHA, el=2, efi="no", mode="load", gens=1):
     out = [f"KX-BOOT scenario=s gen=0 role=main el={el} efi={efi} acpi=no cpus=1 "
            f"memfree_kb=1000000 boot_id=b0 release=5.10.223-kx"]
+    segs = "none" if mode == "file" else "0x48000000+0x2000000,0x4a000000+0xd30000,"
     for g in range(1, gens + 1):
-        out += [f"KX-LOADED gen={g - 1} mode={mode} load_ns=900000000 "
+        out += [f"KX-PLACEMENT gen={g - 1} kernel_code=40210000-40f8ffff "
+                f"kernel_data=41000000-4107ffff segments={segs} placement=default",
+                f"KX-LOADED gen={g - 1} mode={mode} load_ns=900000000 "
                 f"memfree_before_kb=950000 memfree_after_kb=900000 segment_bytes=47308800 "
                 f"loaded=1",
                 klog(g - 1),
@@ -72,7 +75,7 @@ def test_reboot_fails_when_the_guest_never_prints():
 
 
 def test_reboot_fails_on_timeout_and_names_the_last_line():
-    lines = reboot_lines()[:4]   # loaded, log reported and exec'd, then silence
+    lines = reboot_lines()[:5]   # loaded, log reported and exec'd, then silence
     v = kexec_reboot.judge(boot(*lines, timed_out=True), ctx(), reboot_expect())
     assert not v.passed
     assert any("timed out" in r for r in v.reasons)
@@ -196,13 +199,13 @@ def test_ktap_parser_reads_suites_and_cases():
 
 def test_kunit_passes_only_when_the_expected_suite_ran_and_passed():
     c = ctx("kunit")
-    assert kunit.judge(boot(*KTAP), c, {"suites": ["trans_pgd"]}).passed
-    assert not kunit.judge(boot(*KTAP), c, {"suites": ["trans_pgd", "other"]}).passed
-    assert not kunit.judge(boot(*KTAP), c, {"suites": ["absent"]}).passed
+    assert kunit.judge(boot(*KTAP), c, {"suites": {"trans_pgd": 1}}).passed
+    assert not kunit.judge(boot(*KTAP), c, {"suites": {"trans_pgd": 1, "other": 1}}).passed
+    assert not kunit.judge(boot(*KTAP), c, {"suites": {"absent": 1}}).passed
     no_cases = [t for t in KTAP if "    ok" not in t]
-    assert not kunit.judge(boot(*no_cases), c, {"suites": ["trans_pgd"]}).passed
+    assert not kunit.judge(boot(*no_cases), c, {"suites": {"trans_pgd": 1}}).passed
     no_header = [t for t in KTAP if "TAP version" not in t]
-    assert not kunit.judge(boot(*no_header), c, {"suites": ["trans_pgd"]}).passed
+    assert not kunit.judge(boot(*no_header), c, {"suites": {"trans_pgd": 1}}).passed
 
 
 def test_ptdump_counts_only_mapped_linear_map_leaves():
@@ -236,15 +239,17 @@ def mmu_judge(boot_, samples, jump, mmu_off=None, tlbis=TLBI):
 
 def test_mmu_state_passes_only_with_mmu_and_caches_on_while_copying():
     good = boot(*reboot_lines())
-    assert mmu_judge(good, [st(1, ON | OFF)], st(1, OFF)).passed
+    assert mmu_judge(good, [st(1, ON | OFF)] * 3, st(1, OFF)).passed
     # The base: copying at EL2 with the MMU off.
     v = mmu_judge(good, [st(2, 0x30c50830)], st(2, 0x30c50830))
     assert not v.passed and "EL2" in v.first_bad_line and "M=0" in v.first_bad_line
     # MMU on but D-cache off is not enough; nor is MMU still on at the jump.
     assert not mmu_judge(good, [st(1, ON & ~mmu_state.SCTLR_C)], st(1, OFF)).passed
     assert not mmu_judge(good, [st(1, ON)], st(1, ON)).passed
-    # No sample in the routine, or no jump caught: no verdict from absence.
+    # No sample in the routine, too few, or no jump caught: no verdict from absence.
     assert not mmu_judge(good, [], st(1, OFF)).passed
+    v = mmu_judge(good, [st(1, ON)] * 2, st(1, OFF))
+    assert not v.passed and "fewer than 3" in " ".join(v.reasons)
     assert not mmu_judge(good, [st(1, ON)], None).passed
 
 
@@ -253,13 +258,13 @@ def test_mmu_state_judges_samples_after_the_mmu_off_write_as_the_tail():
     by design: a sample there is not a copy sample, but must show M clear."""
     good = boot(*reboot_lines())
     copy, tail = {**st(1, ON), "offset": 132}, {**st(1, OFF), "offset": 260}
-    v = mmu_judge(good, [copy, tail], st(1, OFF), 248)
+    v = mmu_judge(good, [copy] * 3 + [tail], st(1, OFF), 248)
     assert v.passed and len(v.evidence["tail_samples"]) == 1
     # Without the MMU-off offset, the same tail sample is a copy sample and fails.
-    assert not mmu_judge(good, [copy, tail], st(1, OFF)).passed
+    assert not mmu_judge(good, [copy] * 3 + [tail], st(1, OFF)).passed
     # A tail sample with the MMU still on, or a copy sample with it off, fails.
-    assert not mmu_judge(good, [copy, {**tail, "sctlr": ON}], st(1, OFF), 248).passed
-    assert not mmu_judge(good, [copy, {**copy, "sctlr": OFF}], st(1, OFF), 248).passed
+    assert not mmu_judge(good, [copy] * 3 + [{**tail, "sctlr": ON}], st(1, OFF), 248).passed
+    assert not mmu_judge(good, [copy] * 3 + [{**copy, "sctlr": OFF}], st(1, OFF), 248).passed
     # Only tail samples: the copy was never seen.
     assert not mmu_judge(good, [tail], st(1, OFF), 248).passed
 
@@ -268,11 +273,11 @@ def test_mmu_state_wants_sctlr_reset_at_the_jump_and_the_repeated_tlbi():
     """The new image gets SCTLR_EL1 as out of reset (no pointer auth or
     other enables left on), and the routine's TLBI has the erratum's repeat."""
     good = boot(*reboot_lines())
-    assert mmu_judge(good, [st(1, ON)], st(1, OFF)).passed
+    assert mmu_judge(good, [st(1, ON)] * 3, st(1, OFF)).passed
     v = mmu_judge(good, [st(1, ON)], st(1, OFF | (1 << 31)))     # EnIA left on
     assert not v.passed and "reset value" in " ".join(v.reasons)
-    assert not mmu_judge(good, [st(1, ON)], st(1, OFF), tlbis=[]).passed
-    v = mmu_judge(good, [st(1, ON)], st(1, OFF), tlbis=[{**TLBI[0], "repeat_tlbi": False}])
+    assert not mmu_judge(good, [st(1, ON)] * 3, st(1, OFF), tlbis=[]).passed
+    v = mmu_judge(good, [st(1, ON)] * 3, st(1, OFF), tlbis=[{**TLBI[0], "repeat_tlbi": False}])
     assert not v.passed and "REPEAT_TLBI" in " ".join(v.reasons)
 
 
@@ -307,7 +312,7 @@ def parked(**over):
 
 
 def test_reloc_fault_passes_only_when_parked_in_the_routines_vectors():
-    good = boot(*reboot_lines()[:4])    # gen 0 booted, loaded, reported its log, kexec -e
+    good = boot(*reboot_lines()[:5])    # gen 0 booted, loaded, reported its log, kexec -e
     c = ctx("reloc-fault")
     assert reloc_fault.judge(good, c, parked()).passed
     # v1: VBAR_EL1 still in the kernel image, the CPU spinning on its vector.

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import kbuild, machine, userland
+from .. import evidence, kbuild, machine, userland
 from ..initramfs import Cpio
 from ..util import BUILD, KxError, sha256_file
 
@@ -29,6 +29,7 @@ class Context:
     timeout: int = None
     append_extra: str = ""
     tree: str = None    # build the kernel from this git tree instead (./kx run --tree)
+    variant: str = ""   # build variant (configs/VARIANT.config), e.g. lkdtm
     run_id: str = ""
     started: float = field(default_factory=time.time)
 
@@ -38,7 +39,7 @@ class Context:
         if self.profile not in machine.PROFILES:
             raise KxError(f"unknown profile {self.profile!r}: "
                           f"choose from {', '.join(machine.PROFILES)}")
-        kbuild.fragment(self.config)  # validates the name
+        kbuild.fragment(self.config, self.variant)  # validates the names
         self.cpu = self.cpu or machine.default_cpu(self.config)
         self.mem = machine.check_mem(self.mem or max(1024, self.payload_mib * 4 + 512))
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.started))
@@ -47,6 +48,8 @@ class Context:
         self.workdir = RUNS / self.run_id
         self.log = BUILD / "results" / f"{self.run_id}.log"
         self.token = secrets.token_hex(8)
+        self.image = None       # the kernel that ran: its build record goes in the result
+        self.judge_args = None  # what the judge took besides the boots (./kx judge)
 
     @property
     def expected_el(self):
@@ -83,6 +86,9 @@ class Verdict:
     evidence: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     first_bad_line: str = None
+    status: str = None      # runner.STATUSES, set by the runner
+    crash: str = None       # the first unexpected panic/oops/BUG line
+    timed_out: bool = False
 
     def require(self, ok, reason):
         if not ok:
@@ -91,21 +97,26 @@ class Verdict:
         return ok
 
 
-def fields(text):
-    """'KX-X a=1 b=two' -> {'a': '1', 'b': 'two'}."""
-    return dict(re.findall(r"(\w+)=(\S*)", text))
+fields = evidence.fields
 
 
 def find(boot, tag, **match):
-    """The first line of TAG (exact first word) whose fields include MATCH."""
+    """The first well-formed line of TAG (exact first word) whose fields
+    include MATCH. Malformed lines are skipped here and are reasons in
+    check_evidence_lines: a judge never indexes a key that is not there."""
     for ln in boot.lines:
-        words = ln.text.split(" ", 1)
-        if words[0] != tag:
-            continue
-        f = fields(ln.text)
-        if all(f.get(k) == str(v) for k, v in match.items()):
+        f = evidence.parse(ln.text, tag)
+        if f is not None and all(f.get(k) == str(v) for k, v in match.items()):
             return ln, f
     return None, None
+
+
+def check_evidence_lines(v, boot, name="boot"):
+    """Every declared KX- line in BOOT is well formed (kxbench/evidence.py)."""
+    for ln in boot.lines:
+        bad = evidence.problems(ln.text)
+        v.require(not bad, f"{name}: malformed {evidence.tag_of(ln.text)} line "
+                           f"({', '.join(bad)}): {ln.text!r}")
 
 
 BAD_MARKERS = ("KX-FAIL", "Kernel panic", "Internal error", "Unable to handle",
@@ -126,22 +137,45 @@ KLOG_COUNTS = ("warnings", "bugs", "oopses", "kasan", "kmemleak")
 def check_kernel_log(v, boot, name="boot"):
     """Every kernel that booted in BOOT reported its log's errors (KX-KLOG,
     counted from the log buffer, not the console), and they are all zero."""
-    boots = [ln for ln in boot.lines if ln.text.split(" ", 1)[0] == "KX-BOOT"]
-    reports = [fields(ln.text) for ln in boot.lines if ln.text.split(" ", 1)[0] == "KX-KLOG"]
+    check_evidence_lines(v, boot, name)
+    boots = [ln for ln in boot.lines if evidence.tag_of(ln.text) == "KX-BOOT"]
+    reports = [f for f in (evidence.parse(ln.text, "KX-KLOG") for ln in boot.lines) if f]
+    firsts = {(f["gen"], f["role"]): ln.text.split(" ", 3)[-1] for ln in boot.lines
+              for f in [evidence.parse(ln.text, "KX-KLOG-FIRST")] if f}
     v.require(len(reports) >= len(boots),
               f"{name}: {len(boots)} kernels booted, {len(reports)} reported their kernel log")
     for r in reports:
         bad = {k: r.get(k) for k in KLOG_COUNTS if r.get(k) != "0"}
-        v.require(not bad, f"{name}: gen {r.get('gen')} {r.get('role')} kernel log: " +
-                  ", ".join(f"{k}={x}" for k, x in bad.items()))
+        first = firsts.get((r["gen"], r["role"]))
+        v.require(not bad, f"{name}: gen {r['gen']} {r['role']} kernel log: " +
+                  ", ".join(f"{k}={x}" for k, x in bad.items()) +
+                  (f"; first: {first}" if first else ""))
     v.evidence.setdefault("kernel_log", []).extend(reports)
 
 
-def check_exit(v, boot, name="boot"):
-    """The QEMU process must have ended by itself, not by our timeout, and
-    its kernels' logs must hold no error."""
+# What a kernel prints on the console (at any loglevel) when it dies.
+CRASH = re.compile(r"Kernel panic - not syncing|Internal error: |Unable to handle kernel|"
+                   r"kernel BUG at|BUG: ")
+
+
+def check_crash(v, boot, name="boot", expected_panic=None):
+    """No kernel in BOOT crashed, unless with EXPECTED_PANIC (kdump's sysrq)."""
+    for ln in boot.lines:    # "#" lines are test output, which may quote the log
+        if ln.text.startswith("#") or not CRASH.search(ln.text):
+            continue
+        if not (expected_panic and expected_panic in ln.text):
+            v.crash = v.crash or ln.text
+            v.require(False, f"{name}: a kernel crashed: {ln.text.strip()!r}")
+            return
+
+
+def check_exit(v, boot, name="boot", expected_panic=None):
+    """The QEMU process must have ended by itself, not by our timeout, no
+    kernel may have crashed, and their logs must hold no error."""
     check_kernel_log(v, boot, name)
+    check_crash(v, boot, name, expected_panic)
     if boot.timed_out:
+        v.timed_out = True
         v.require(False, f"{name}: timed out after {boot.seconds:.0f} s; "
                          f"last line: {first_bad(boot)!r}")
     elif not boot.lines:
@@ -190,7 +224,17 @@ def data_disk(path, image, next_initrd):
     return Path(path)
 
 
-def prepare(ctx, variant=""):
+def build(ctx, variant=None):
+    """Build (or reuse) CTX's kernel, of VARIANT when the scenario needs its
+    own (kunit, memhp), else of ctx.variant; remember it for the result."""
+    if variant and ctx.variant and ctx.variant != variant:
+        raise KxError(f"{ctx.scenario} needs the {variant} build variant, "
+                      f"not {ctx.variant}")
+    ctx.image = kbuild.build(ctx.kernel, ctx.config, variant=variant or ctx.variant,
+                             tree_dir=ctx.tree)
+    return ctx.image
+
+
+def prepare(ctx, variant=None):
     """Build (or reuse) the kernel and the userland; return (image, parts)."""
-    image = kbuild.build(ctx.kernel, ctx.config, variant=variant, tree_dir=ctx.tree)
-    return image, userland.prepare()
+    return build(ctx, variant), userland.prepare()

@@ -4,6 +4,8 @@ the process re-verifies its pattern, in the boot whose id it remembers."""
 from .. import machine, userland
 from . import common
 
+BOOTS = 2   # the hibernating boot and the resuming one, in one log
+
 
 def run(ctx):
     image, parts = common.prepare(ctx)
@@ -18,8 +20,8 @@ def run(ctx):
     # The resuming boot is not told the token: it can only come from the image.
     second = ctx.spec(image, initrd, ctx.append("kx.gen=0", "kx.role=resume"), swap)
     res = machine.boot(second, ctx.log, ctx.boot_timeout())
-    return judge(hib, res, ctx, {"token": ctx.token,
-                                 "chunks": (ctx.payload_mib << 20) // 4096})
+    ctx.judge_args = [{"token": ctx.token, "chunks": (ctx.payload_mib << 20) // 4096}]
+    return judge(hib, res, ctx, *ctx.judge_args)
 
 
 def judge(hib, res, ctx, expect):

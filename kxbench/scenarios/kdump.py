@@ -17,7 +17,8 @@ def run(ctx):
     append = ctx.append("kx.gen=0", f"crashkernel={CRASHKERNEL}", f"kx.tok={ctx.token}",
                         f"kx.mib={ctx.payload_mib}")
     boot = machine.boot(ctx.spec(image, initrd, append, disk), ctx.log, ctx.boot_timeout() * 2)
-    return judge(boot, ctx, {"token": ctx.token, "chunks": (ctx.payload_mib << 20) // 4096})
+    ctx.judge_args = [{"token": ctx.token, "chunks": (ctx.payload_mib << 20) // 4096}]
+    return judge(boot, ctx, *ctx.judge_args)
 
 
 def judge(boot, ctx, expect):
@@ -36,8 +37,9 @@ def judge(boot, ctx, expect):
     _, notes = common.find(boot, "KX-VMCORE-NOTES")
     _, pat = common.find(boot, "KX-VMCORE-PATTERN")
     _, mdf = common.find(boot, "KX-MAKEDUMPFILE")
-    info = dict(ln.text.split(" ", 1)[1].split("=", 1)
-                for ln in boot.lines if ln.text.startswith("KX-VMCOREINFO "))
+    # KX-VMCOREINFO KEY=VALUE: the note's own lines; one without "=" is ignored.
+    info = dict(ln.text.split(" ", 1)[1].split("=", 1) for ln in boot.lines
+                if ln.text.startswith("KX-VMCOREINFO ") and "=" in ln.text)
     if v.require(elf is not None, "capture kernel: no ELF header read from /proc/vmcore"):
         v.require(elf["class"] == "2" and elf["data"] == "1" and elf["type"] == str(ET_CORE)
                   and elf["machine"] == str(EM_AARCH64),
@@ -59,7 +61,7 @@ def judge(boot, ctx, expect):
                   f"makedumpfile -c -d 31 failed: {mdf}")
     done, _ = common.find(boot, "KX-DONE")
     v.require(done is not None, "the capture kernel did not finish")
-    common.check_exit(v, boot)
+    common.check_exit(v, boot, expected_panic="sysrq triggered crash")
     v.evidence |= {"crashed": main, "capture": capture, "vmcore_elf": elf,
                   "vmcoreinfo": info, "pattern": pat, "makedumpfile": mdf,
                   "expected": {"token": tok, "chunks": chunks, "page_size": ctx.page_size}}

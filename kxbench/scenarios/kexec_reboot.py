@@ -4,12 +4,17 @@ from .. import machine, userland
 from . import common
 
 
+# Asks the guest to make kexec-tools place the new kernel over the old one's
+# text and data (see guest/init), which the judge then requires.
+OLD_KERNEL = "kx.placement=old-kernel"
+
+
 def mode(ctx):
     """The syscall the guest must use: kexec_file_load only for kexec-file."""
     return "file" if ctx.scenario == "kexec-file" else "load"
 
 
-def setup(ctx, variant=""):
+def setup(ctx, variant=None):
     """Kernel (of build VARIANT), initramfs images and data disk; return
     (image, spec, expect)."""
     image, parts = common.prepare(ctx, variant)
@@ -29,6 +34,7 @@ def setup(ctx, variant=""):
 def run(ctx):
     image, spec, expect = setup(ctx)
     boot = machine.boot(spec, ctx.log, ctx.boot_timeout() * ctx.gens)
+    ctx.judge_args = [expect]
     return judge(boot, ctx, expect)
 
 
@@ -97,9 +103,21 @@ def judge(boot, ctx, expect):
             "exec_to_userspace_s": round(booted.t - execd.t, 3),
             "memfree_at_boot_kb": int(bf["memfree_kb"]),
         })
+        v.require(int(lf["load_ns"]) > 0 and before > 0 and after > 0,
+                  f"gen {g - 1}: implausible load figures: {lf}")
+        v.require(booted.t > execd.t, f"gen {g}: userspace before kexec -e")
         _, pf = common.find(boot, "KX-PLACEMENT", gen=g - 1)
         if pf is not None:
             gens[-1]["placement"] = placement(pf)
+        # With kexec_file_load the kernel places the segments and kexec -d
+        # prints none; with kexec_load, where they went is evidence.
+        if expect["mode"] == "load" and v.require(
+                pf is not None and gens[-1]["placement"]["segments"],
+                f"gen {g - 1}: no segment placement reported (kexec -d)"):
+            if OLD_KERNEL in ctx.append_extra.split():
+                v.require(gens[-1]["placement"]["lands_on_old_kernel"],
+                          f"gen {g - 1}: asked to load over the old kernel, no segment "
+                          f"lands on it: {gens[-1]['placement']}")
     done, _ = common.find(boot, "KX-DONE", gen=expect["gens"])
     if v.passed:
         v.require(done is not None, f"gen {expect['gens']} did not finish")

@@ -3,20 +3,22 @@ parses the KTAP the suites print at boot. Passes only if every expected
 suite ran at least one case and every case said ok."""
 import re
 
-from .. import kbuild, machine, userland
+from .. import machine, userland
 from . import common
 
-SUITES = ("arm64_trans_pgd",)
+# Each suite and the fewest cases it has: a suite that lost cases fails.
+SUITES = {"arm64_trans_pgd": 6}
 PRINTK_TIME = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 
 
 def run(ctx):
-    image = kbuild.build(ctx.kernel, ctx.config, variant="kunit", tree_dir=ctx.tree)
+    image = common.build(ctx, "kunit")
     work = common.fresh_workdir(ctx)
     initrd = userland.build_initramfs(work / "initrd.cpio", userland.prepare())
     boot = machine.boot(ctx.spec(image, initrd, ctx.append("kx.gen=0")), ctx.log,
                         ctx.boot_timeout())
-    return judge(boot, ctx, {"suites": SUITES})
+    ctx.judge_args = [{"suites": SUITES}]
+    return judge(boot, ctx, *ctx.judge_args)
 
 
 def parse_ktap(texts):
@@ -51,7 +53,9 @@ def judge(boot, ctx, expect):
         if not v.require(suite is not None, f"suite {name} did not run"):
             continue
         failed = [c for c, ok in suite["cases"].items() if not ok]
-        v.require(len(suite["cases"]) > 0, f"suite {name} ran no case")
+        v.require(len(suite["cases"]) >= expect["suites"][name],
+                  f"suite {name} ran {len(suite['cases'])} cases, expected at least "
+                  f"{expect['suites'][name]}")
         v.require(not failed, f"suite {name}: failed cases {', '.join(failed)}")
         v.require(suite["ok"], f"suite {name} did not report ok")
     common.check_boot_line(v, boot, ctx, gen=0)

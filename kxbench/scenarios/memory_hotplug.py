@@ -47,6 +47,7 @@ def run(ctx):
             m.wait_exit()
         finally:
             qmp.close()
+    ctx.judge_args = [expect, deleted]
     return judge(m.result, ctx, expect, deleted)
 
 

@@ -36,6 +36,9 @@ SCTLR_M, SCTLR_C, SCTLR_I = 1 << 0, 1 << 2, 1 << 12
 SCTLR_EL1_RESET = (1 << 11) | (1 << 20) | (1 << 22) | (1 << 28) | (1 << 29)
 ALT_ENTRY = struct.Struct("<iiHBB")     # arm64 struct alt_instr in v5.10
 SAMPLE_WINDOW_S = 60
+# Samples in the copy the verdict needs: one could be luck, three show a
+# loop that ran that way.
+MIN_COPY_SAMPLES = 3
 
 
 EXITS = ("br", "hvc")
@@ -190,7 +193,8 @@ def run(ctx):
             m.wait_exit()
         finally:
             stub.close()
-    return judge(m.result, ctx, expect, samples, jump, mmu_off, tlbis)
+    ctx.judge_args = [expect, samples, jump, mmu_off, tlbis]
+    return judge(m.result, ctx, *ctx.judge_args)
 
 
 def describe(st):
@@ -209,7 +213,9 @@ def judge(boot, ctx, expect, samples, jump, mmu_off, tlbis):
     v = kexec_reboot.judge(boot, ctx, expect)
     copy = [st for st in samples if not is_tail(st, mmu_off)]
     tail = [st for st in samples if is_tail(st, mmu_off)]
-    if v.require(copy, "no sample stopped inside the relocation routine's copy"):
+    if v.require(len(copy) >= MIN_COPY_SAMPLES,
+                 f"{len(copy)} samples stopped inside the relocation routine's copy, "
+                 f"fewer than {MIN_COPY_SAMPLES}"):
         bad = [st for st in copy if st["el"] != 1 or
                (st["sctlr"] & (SCTLR_M | SCTLR_C | SCTLR_I)) != SCTLR_M | SCTLR_C | SCTLR_I]
         v.require(not bad, f"{len(bad)} of {len(copy)} copy samples lacked EL1 with "

@@ -15,6 +15,7 @@ def run(ctx):
     initrd = userland.build_initramfs(work / "initrd.cpio", parts)
     boot = machine.boot(ctx.spec(image, initrd, ctx.append("kx.gen=0")), ctx.log,
                         ctx.boot_timeout())
+    ctx.judge_args = [{}]
     return judge(boot, ctx, {})
 
 

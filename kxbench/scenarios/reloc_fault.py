@@ -98,6 +98,7 @@ def run(ctx):
         finally:
             stub.close()
             m.kill()
+    ctx.judge_args = [park]
     return judge(m.result, ctx, park)
 
 
@@ -107,6 +108,7 @@ def judge(boot, ctx, park):
     execd, _ = common.find(boot, "KX-EXEC", gen=0)
     v.require(execd is not None, "gen 0 never reached kexec -e")
     common.check_kernel_log(v, boot)
+    common.check_crash(v, boot)
     if not v.require(park is not None, "no sample stopped inside the relocation routine"):
         v.first_bad_line = common.first_bad(boot)
         return v
