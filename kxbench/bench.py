@@ -72,7 +72,7 @@ def collect(plan, jobs=2):
         m, path = measure(kernel, "ptdump", profile=plan["profiles"][0], mem=PTDUMP_MEM,
                           append=args)
         return {"kernel": kernel, "cmdline": name, "mem": PTDUMP_MEM, "result": path,
-                **{k: v for k, v in m.items() if k.startswith("leaf_")}}
+                **{k: v for k, v in m.items() if k.startswith("leaf_") or k == "translations"}}
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         samples = list(pool.map(reboot, reboots))
@@ -132,11 +132,13 @@ def markdown(report):
                    f"{r.get('series_vs_upstream', '-')} |")
     out += ["", f"Linear-map leaf entries ({PTDUMP_MEM} MiB guest, "
                 "/sys/kernel/debug/kernel_page_tables):", "",
-            "| kernel | cmdline | PUD | PMD | PTE | total |", "|---|---|---|---|---|---|"]
+            "| kernel | cmdline | PUD | PMD | PTE | total | translations |",
+            "|---|---|---|---|---|---|---|"]
     for lf in report["leaves"]:
         out.append(f"| {lf['kernel']} | {lf['cmdline']} | {lf.get('leaf_pud', 0)} | "
                    f"{lf.get('leaf_pmd', 0)} | {lf.get('leaf_pte', 0)} | "
-                   f"{lf.get('leaf_total', 0)} |")
+                   f"{lf.get('leaf_total', 0)} | {lf.get('translations', '-')} |")
+    out += ["", "(translations: each block, page and contiguous run counted once.)"]
     return "\n".join(out) + "\n"
 
 

@@ -221,6 +221,18 @@ def test_ptdump_counts_only_mapped_linear_map_leaves():
     assert counts == {"PUD": 1, "PMD": 1, "PTE": 512}   # vmalloc/kernel image excluded
     assert mapped == (1 << 30) + (4 << 20)
     assert ptdump.linear_map(52) == ((1 << 64) - (1 << 52), (1 << 64) - (1 << 47))
+    assert ptdump.translations(texts, 4096, 48) == 1 + 1 + 512
+
+
+def test_ptdump_counts_a_contiguous_run_as_one_translation():
+    """16K and 64K pages: 2 MiB contiguous runs of pages (CON); 4K: 32 MiB
+    runs of 2 MiB blocks."""
+    for page, run in ((16384, 2 << 20), (65536, 2 << 20)):
+        texts = ["KX-PT 0xffff000040000000-0xffff000040800000  8M PTE  RW NX SHD AF CON UXN",
+                 "KX-PT 0xffff000040800000-0xffff000040810000  64K PTE  RW NX SHD AF UXN"]
+        assert ptdump.translations(texts, page, 48) == (8 << 20) // run + (64 << 10) // page
+    texts = ["KX-PT 0xffff000040000000-0xffff000044000000  64M PMD  RW NX SHD AF CON BLK UXN"]
+    assert ptdump.translations(texts, 4096, 48) == 2
 
 
 def st(el, sctlr, pc=0x1000):

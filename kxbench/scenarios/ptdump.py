@@ -26,6 +26,31 @@ def entry_size(level, page_size):
     return page_size * per_table ** shift
 
 
+# Entries in one contiguous run (the CON attribute): {page size: {level: n}}.
+CONT_ENTRIES = {4096: {"PTE": 16, "PMD": 16}, 16384: {"PTE": 128, "PMD": 32},
+                65536: {"PTE": 32, "PMD": 32}}
+
+
+def translations(texts, page_size, va_bits=48):
+    """Linear-map translations counting each block, page and contiguous run
+    once: what the TLB can hold as one entry (issue 11's measure)."""
+    n = 0
+    lo, hi = linear_map(va_bits)
+    for text in texts:
+        m = LINE.match(text)
+        if not m or not m.group(4).strip():
+            continue
+        start, end = int(m.group(1), 16), int(m.group(2), 16)
+        if start < lo or end > hi:
+            continue
+        level, attrs = m.group(3), m.group(4).split()
+        size = entry_size(level, page_size)
+        if "CON" in attrs:
+            size *= CONT_ENTRIES[page_size].get(level, 1)
+        n += -(-(end - start) // size)
+    return n
+
+
 def linear_map(va_bits):
     """[PAGE_OFFSET, PAGE_END) of the linear map for VA_BITS (v5.10 layout)."""
     va_min = 48 if va_bits == 52 else va_bits
@@ -64,6 +89,8 @@ def judge(boot, ctx, expect):
                   "cmdline": ef.get("cmdline") if ef else None}
     v.metrics = {f"leaf_{k.lower()}": n for k, n in counts.items()}
     v.metrics["leaf_total"] = sum(counts.values())
+    v.metrics["translations"] = translations([ln.text for ln in boot.lines], ctx.page_size,
+                                             va_bits)
     if not v.passed and v.first_bad_line is None:
         v.first_bad_line = common.first_bad(boot)
     return v
