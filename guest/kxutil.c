@@ -6,6 +6,7 @@
  *   kxutil fill TOKEN MIB       plant a pattern derived from TOKEN, then wait
  *   kxutil hold TOKEN MIB       plant it, wait for SIGUSR1, then re-verify it
  *   kxutil vmcore TOKEN MIB     find and verify that pattern in /proc/vmcore
+ *   kxutil kcore STATE PA       read 4 KiB at PA through /proc/kcore
  *
  * The pattern is laid out in 4 KiB chunks. Physical pages are at least
  * 4 KiB and aligned, so each chunk is contiguous in physical memory and can
@@ -254,6 +255,42 @@ static int cmd_vmcore(const char *token, long mib)
 	return (found == total && !corrupt && info) ? 0 : 1;
 }
 
+/*
+ * Read 4 KiB of physical memory at PA through /proc/kcore, which reads the
+ * kernel's linear map: while the crash kernel region is protected, the
+ * kernel must refuse (kcore then gives zeros). ARM64 says whether the
+ * bytes hold an arm64 Image header ("ARM\x64" at offset 0x38).
+ */
+static int cmd_kcore(const char *state, const char *pa_text)
+{
+	unsigned long long pa = strtoull(pa_text, NULL, 0), va = 0;
+	unsigned char buf[CHUNK];
+	int fd = open("/proc/kcore", O_RDONLY);
+	int i, zero = 1, found = 0, rc = 1;
+	Elf64_Ehdr eh;
+
+	if (fd >= 0 && !read_at(fd, &eh, sizeof(eh), 0)) {
+		for (i = 0; i < eh.e_phnum && !found; i++) {
+			Elf64_Phdr ph;
+
+			if (read_at(fd, &ph, sizeof(ph), eh.e_phoff + (off_t)i * eh.e_phentsize))
+				break;
+			if (ph.p_type != PT_LOAD || pa < ph.p_paddr ||
+			    pa + CHUNK > ph.p_paddr + ph.p_memsz)
+				continue;
+			found = 1;
+			va = ph.p_vaddr + (pa - ph.p_paddr);
+			rc = read_at(fd, buf, CHUNK, ph.p_offset + (pa - ph.p_paddr)) ? 1 : 0;
+		}
+	}
+	for (i = 0; !rc && i < CHUNK; i++)
+		zero &= !buf[i];
+	printf("KX-KCORE state=%s pa=0x%llx va=0x%llx found=%d rc=%d zero=%d arm64=%d\n",
+	       state, pa, va, found, rc, !rc && zero,
+	       !rc && !memcmp(buf + 0x38, "ARM\x64", 4));
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct timespec ts;
@@ -269,6 +306,8 @@ int main(int argc, char **argv)
 		return cmd_fill(argv[2], atol(argv[3]), 1);
 	if (argc == 4 && !strcmp(argv[1], "vmcore"))
 		return cmd_vmcore(argv[2], atol(argv[3]));
-	fprintf(stderr, "usage: kxutil now | fill|hold|vmcore TOKEN MIB\n");
+	if (argc == 4 && !strcmp(argv[1], "kcore"))
+		return cmd_kcore(argv[2], argv[3]);
+	fprintf(stderr, "usage: kxutil now | fill|hold|vmcore TOKEN MIB | kcore STATE PA\n");
 	return 2;
 }

@@ -24,7 +24,8 @@ from .util import CACHE, REPO
 
 CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48", "64k-52")
 PROFILES = ("dt-el1", "dt-el2", "uefi")
-SCENARIOS = ("kexec-reboot", "kexec-file", "kexec-chain", "kdump", "mmu-state", "reloc-fault")
+SCENARIOS = ("kexec-reboot", "kexec-file", "kexec-chain", "kdump", "mmu-state", "reloc-fault",
+             "crash-protect")
 PTWALK_PROFILES = ("dt-el2", "uefi")
 BIG_PAYLOAD_MIB = 256
 STRIDE = 10

@@ -36,6 +36,12 @@ CELLS += [Cell("ptwalk", "4k-48", "dt-el2")]
 CELLS += [Cell("reloc-fault", "4k-48", "dt-el2"), Cell("reloc-fault", "64k-48", "uefi")]
 # No memory goes offline or away while a loaded image's tables map it.
 CELLS += [Cell("memory-hotplug", "4k-48", "uefi")]
+# The crash kernel region is unmapped whole while loaded, in 2 MiB units that
+# are blocks (4K) or contiguous runs (16K, 64K), and restored exactly; with
+# rodata=full in pages (issue 11).
+CELLS += [Cell("crash-protect", "4k-48", "dt-el2"), Cell("crash-protect", "16k-47", "uefi"),
+          Cell("crash-protect", "64k-48", "dt-el2"),
+          Cell("crash-protect", "4k-48", "uefi", append="rodata=full")]
 
 # The rest of the kexec matrix rotates through make check (kxbench/matrix.py);
 # tests/conftest.py picks the seed once per run and prints it in the header.
@@ -133,3 +139,15 @@ def test_a_kernel_warning_fails_the_reboot_with_the_warning_named(warn):
     assert rc == 1 and record["status"] == "FAIL", out
     named = [r for r in record["reasons"] if "warnings=1" in r and "lkdtm_WARNING" in r]
     assert named and all("kernel log" in r for r in record["reasons"]), record["reasons"]
+
+
+def test_crash_protect_fails_on_the_base_for_its_reasons():
+    """The base maps all of memory with pages and unmaps only the segments:
+    the judge must say both, and nothing else."""
+    rc, out, record = kx_run("crash-protect", "--kernel", "base")
+    assert rc == 1 and record["status"] == "FAIL", out
+    reasons = record["reasons"]
+    assert any("2 MiB units of the crash kernel region are still mapped" in r
+               for r in reasons), reasons
+    assert any("blocks or 2 MiB runs were not kept" in r for r in reasons), reasons
+    assert len(reasons) == 2, reasons

@@ -1,5 +1,5 @@
 """One module per scenario; each has run(ctx) -> Verdict and a pure judge()."""
-from . import (hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit,
+from . import (crash_protect, hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit,
                memory_hotplug, mmu_state, ptdump, ptwalk, reloc_fault,
                selftests)
 
@@ -8,6 +8,7 @@ SCENARIOS = {
     "kexec-file": kexec_file,
     "kexec-chain": kexec_chain,
     "kdump": kdump,
+    "crash-protect": crash_protect,
     "hibernate": hibernate,
     "kunit": kunit,
     "ptdump": ptdump,
