@@ -137,6 +137,8 @@ def judge(boot, ctx, expect):
     v.require(any(f["arm64"] == "1" for f in unloaded.values()),
               "after the unload /proc/kcore shows no Image header in any segment: the "
               "reads prove nothing")
+    v.require(common.find(boot, "KX-DONE", gen=0)[0] is not None,
+              "the guest did not finish (no KX-DONE)")
     common.check_exit(v, boot)
     v.evidence |= {"region": {"pa": hex(pa), "va": hex(lo), "size": size}, "linear": evidence,
                    "kcore": {"loaded": list(loaded.values()),
