@@ -309,6 +309,8 @@ HIBERNATE = [
              res=[sub("KX-RESUMED", f"token={TOKEN}", "token=none")]),
     hib_case("resumed-el", "resumed at EL1, expected EL2",
              res=[sub("KX-RESUMED", "el=2", "el=1")]),
+    hib_case("resumed-unfinished", "the resumed system did not finish",
+             res=[drop("KX-DONE")]),
     # check_boot_line and check_exit name the boot they judge.
     hib_case("no-resume-boot-line", "no KX-BOOT line with role=resume",
              res=[drop("KX-BOOT")]),

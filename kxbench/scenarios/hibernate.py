@@ -58,6 +58,8 @@ def judge(hib, res, ctx, expect):
         v.require(rf["token"] == tok, f"resumed token {rf['token']}, expected {tok}")
         v.require(rf["el"] == str(ctx.expected_el),
                   f"resumed at EL{rf['el']}, expected EL{ctx.expected_el}")
+    v.require(common.find(res, "KX-DONE")[0] is not None,
+              "the resumed system did not finish (no KX-DONE)")
     common.check_exit(v, res, "resuming boot")
     v.evidence |= {"hibernated": hf, "planted": planted, "held": held, "resumed": rf,
                   "expected": {"token": tok, "chunks": chunks}}
