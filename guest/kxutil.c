@@ -7,6 +7,9 @@
  *   kxutil hold TOKEN MIB       plant it, wait for SIGUSR1, then re-verify it
  *   kxutil vmcore TOKEN MIB     find and verify that pattern in /proc/vmcore
  *   kxutil kcore STATE PA       read 4 KiB at PA through /proc/kcore
+ *   kxutil usable FDT           /chosen/linux,usable-memory-range of a
+ *                               flattened device tree (/sys/firmware/fdt:
+ *                               under ACPI there is no /proc/device-tree)
  *
  * The pattern is laid out in 4 KiB chunks. Physical pages are at least
  * 4 KiB and aligned, so each chunk is contiguous in physical memory and can
@@ -291,6 +294,93 @@ static int cmd_kcore(const char *state, const char *pa_text)
 	return rc;
 }
 
+static uint32_t be32_at(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3];
+}
+
+static uint64_t cells_at(const unsigned char *p, uint32_t cells)
+{
+	uint64_t v = 0;
+
+	while (cells--) {
+		v = v << 32 | be32_at(p);
+		p += 4;
+	}
+	return v;
+}
+
+#define FDT_MAGIC 0xd00dfeed
+enum { FDT_BEGIN_NODE = 1, FDT_END_NODE, FDT_PROP, FDT_NOP, FDT_END = 9 };
+
+/* Print "KX-USABLE ranges=0xSTART+0xSIZE,..." (or none) from the FDT at PATH. */
+static int cmd_usable(const char *path)
+{
+	static unsigned char fdt[1 << 20];
+	uint32_t acells = 2, scells = 2, off, strings, end, tag, len;
+	const unsigned char *val = NULL;
+	uint32_t val_len = 0;
+	int depth = 0, in_chosen = 0, fd;
+	ssize_t n;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return perror(path), 1;
+	n = read(fd, fdt, sizeof(fdt));
+	close(fd);
+	if (n < 40 || be32_at(fdt) != FDT_MAGIC || be32_at(fdt + 4) > (uint32_t)n) {
+		fprintf(stderr, "%s: not a whole flattened device tree\n", path);
+		return 1;
+	}
+	off = be32_at(fdt + 8);
+	strings = be32_at(fdt + 12);
+	end = be32_at(fdt + 4);
+	while (off + 4 <= end) {
+		tag = be32_at(fdt + off);
+		off += 4;
+		if (tag == FDT_BEGIN_NODE) {
+			const char *name = (const char *)fdt + off;
+
+			depth++;
+			in_chosen = depth == 2 && !strcmp(name, "chosen");
+			off += (strnlen(name, end - off) + 4) & ~3u;
+		} else if (tag == FDT_END_NODE) {
+			depth--;
+			in_chosen = 0;
+		} else if (tag == FDT_PROP) {
+			const char *pname;
+
+			if (off + 8 > end)
+				break;
+			len = be32_at(fdt + off);
+			pname = (const char *)fdt + strings + be32_at(fdt + off + 4);
+			off += 8;
+			if (off + len > end)
+				break;
+			if (depth == 1 && !strcmp(pname, "#address-cells"))
+				acells = be32_at(fdt + off);
+			if (depth == 1 && !strcmp(pname, "#size-cells"))
+				scells = be32_at(fdt + off);
+			if (in_chosen && !strcmp(pname, "linux,usable-memory-range")) {
+				val = fdt + off;
+				val_len = len;
+			}
+			off += (len + 3) & ~3u;
+		} else if (tag != FDT_NOP) {
+			break;
+		}
+	}
+	printf("KX-USABLE ranges=");
+	if (!val || !val_len)
+		printf("none");
+	for (len = 0; val && len + 4 * (acells + scells) <= val_len; len += 4 * (acells + scells))
+		printf("%s0x%016llx+0x%016llx", len ? "," : "",
+		       (unsigned long long)cells_at(val + len, acells),
+		       (unsigned long long)cells_at(val + len + 4 * acells, scells));
+	printf("\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct timespec ts;
@@ -308,6 +398,9 @@ int main(int argc, char **argv)
 		return cmd_vmcore(argv[2], atol(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "kcore"))
 		return cmd_kcore(argv[2], argv[3]);
-	fprintf(stderr, "usage: kxutil now | fill|hold|vmcore TOKEN MIB | kcore STATE PA\n");
+	if (argc == 3 && !strcmp(argv[1], "usable"))
+		return cmd_usable(argv[2]);
+	fprintf(stderr, "usage: kxutil now | fill|hold|vmcore TOKEN MIB | kcore STATE PA | "
+		"usable FDT\n");
 	return 2;
 }

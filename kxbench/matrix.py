@@ -1,7 +1,8 @@
 """The kexec matrix of the series: every scenario that kexecs, on every
 config under every profile, with a 32 MiB and a 256 MiB payload and with
-four CPUs (design.md section 6, issue 4), and ptwalk on every config under
-dt-el2 and uefi (issue 10).
+four CPUs (design.md section 6, issue 4), ptwalk on every config under
+dt-el2 and uefi (issue 10), and crashkernel=,high/,low kdump and bad
+crashkernel= values (issue 11).
 
 It is too large for every `make check`, so make check runs a sample that
 rotates: cell i is in the sample of seed s when (i + s) % stride == 0. The
@@ -27,6 +28,10 @@ PROFILES = ("dt-el1", "dt-el2", "uefi")
 SCENARIOS = ("kexec-reboot", "kexec-file", "kexec-chain", "kdump", "mmu-state", "reloc-fault",
              "crash-protect")
 PTWALK_PROFILES = ("dt-el2", "uefi")
+# kdump with the crash kernel region split above and below 4 GiB (issue 11),
+# through kexec_load() and, under dt-el2, kexec_file_load().
+HIGH_LOW = "crashkernel=512M,high crashkernel=128M,low"
+HIGH_LOW_PROFILES = ("dt-el2", "uefi")
 BIG_PAYLOAD_MIB = 256
 STRIDE = 10
 SEED_FILE = CACHE / "matrix-seed"
@@ -67,7 +72,7 @@ class Cell:
     def __str__(self):
         extra = "".join([f"-{self.payload_mib}m" if self.payload_mib != 32 else "",
                          f"-smp{self.smp}" if self.smp != 1 else "",
-                         f"-{self.append.replace('=', '-')}" if self.append else ""])
+                         "-" + re.sub(r"[=, ]+", "-", self.append) if self.append else ""])
         return f"{self.kernel}-{self.config}-{self.profile}-{self.scenario}{extra}"
 
 
@@ -82,6 +87,11 @@ def cells():
             out += [Cell(s, config, profile, smp=4) for s in ("kexec-reboot", "kdump")]
             if profile in PTWALK_PROFILES:
                 out.append(Cell("ptwalk", config, profile))
+            if profile in HIGH_LOW_PROFILES:
+                out.append(Cell("kdump", config, profile, append=HIGH_LOW))
+            if profile == "dt-el2":
+                out += [Cell("kdump", config, profile, append=f"{HIGH_LOW} kx.kexec=file"),
+                        Cell("bad-crashkernel", config, profile)]
     return out
 
 

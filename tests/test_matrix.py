@@ -4,12 +4,18 @@ from kxbench import matrix
 
 def test_the_matrix_covers_every_config_profile_and_variant():
     cells = matrix.cells()
-    assert len(cells) == len(set(cells)) == 175
+    assert len(cells) == len(set(cells)) == 195
     for config in matrix.CONFIGS:
         for profile in matrix.PROFILES:
             mine = [c for c in cells if (c.config, c.profile) == (config, profile)]
             ptwalk = {"ptwalk"} if profile in matrix.PTWALK_PROFILES else set()
-            assert {c.scenario for c in mine} == set(matrix.SCENARIOS) | ptwalk
+            bad = {"bad-crashkernel"} if profile == "dt-el2" else set()
+            assert {c.scenario for c in mine} == set(matrix.SCENARIOS) | ptwalk | bad
+            high_low = {c.append for c in mine if c.scenario == "kdump" and c.append}
+            assert high_low == ({matrix.HIGH_LOW, matrix.HIGH_LOW + " kx.kexec=file"}
+                                if profile == "dt-el2" else
+                                {matrix.HIGH_LOW} if profile in matrix.HIGH_LOW_PROFILES
+                                else set())
             assert any(c.payload_mib == 256 for c in mine)
             assert any(c.smp == 4 for c in mine)
 

@@ -42,6 +42,14 @@ CELLS += [Cell("memory-hotplug", "4k-48", "uefi")]
 CELLS += [Cell("crash-protect", "4k-48", "dt-el2"), Cell("crash-protect", "16k-47", "uefi"),
           Cell("crash-protect", "64k-48", "dt-el2"),
           Cell("crash-protect", "4k-48", "uefi", append="rodata=full")]
+# crashkernel=,high and ,low: only the high region is protected, the capture
+# kernel gets both regions, through kexec_load() and kexec_file_load(); and
+# values that cannot be met reserve nothing, with a message (issue 11).
+HIGH_LOW = matrix.HIGH_LOW
+CELLS += [Cell("kdump", "4k-48", p, append=HIGH_LOW) for p in ("dt-el2", "uefi")]
+CELLS += [Cell("kdump", "64k-48", "dt-el2", append=f"{HIGH_LOW} kx.kexec=file"),
+          Cell("crash-protect", "4k-48", "dt-el2", append=HIGH_LOW),
+          Cell("bad-crashkernel", "4k-48", "dt-el2")]
 
 # The rest of the kexec matrix rotates through make check (kxbench/matrix.py);
 # tests/conftest.py picks the seed once per run and prints it in the header.
@@ -151,3 +159,16 @@ def test_crash_protect_fails_on_the_base_for_its_reasons():
                for r in reasons), reasons
     assert any("blocks or 2 MiB runs were not kept" in r for r in reasons), reasons
     assert len(reasons) == 2, reasons
+
+
+def test_bad_crashkernel_fails_on_the_base_where_it_cannot_say_why():
+    """v5.10 knows no crashkernel=,high or ,low on arm64: it boots and
+    reserves nothing, silently. The judge must say so for those four cases,
+    and for nothing else (crashkernel=64G and =foo get their messages)."""
+    rc, out, record = kx_run("bad-crashkernel", "--kernel", "base")
+    assert rc == 1 and record["status"] == "FAIL", out
+    reasons = record["reasons"]
+    assert all("the kernel did not say" in r for r in reasons), reasons
+    assert sorted(r.split(" (")[0] for r in reasons) == sorted(
+        ["crashkernel=128M,low", "crashkernel=512M,high", "crashkernel=2G,high",
+         "crashkernel=512M,high crashkernel=8G,low"]), reasons

@@ -110,12 +110,16 @@ def kdump_lines(found=CHUNKS, corrupt=0, rc=0, pagesize=4096, token=TOKEN, info=
     return [
         "KX-BOOT scenario=kdump gen=0 role=main el=2 efi=no acpi=no cpus=1 memfree_kb=1 "
         "boot_id=x release=5.10.223-kx",
+        "KX-CRASH-RANGES ranges=70000000-7fffffff",
+        "KX-CRASH-MODE mode=load",
         "KX-CRASH-LOADED loaded=1",
         f"KX-PLANTED token={TOKEN} chunks={CHUNKS} pid=70",
         klog(0),
         "KX-CRASH gen=0",
         "KX-BOOT scenario=kdump gen=0 role=capture el=2 efi=no acpi=no cpus=1 memfree_kb=1 "
         "boot_id=y release=5.10.223-kx",
+        "KX-USABLE ranges=0x0000000070000000+0x0000000010000000",
+        "KX-SYSRAM ranges=70000000-7fffffff",
         "KX-VMCORE-ELF class=2 data=1 type=4 machine=183 phnum=4",
         "KX-VMCOREINFO OSRELEASE=5.10.223-kx",
         f"KX-VMCOREINFO PAGESIZE={pagesize}",

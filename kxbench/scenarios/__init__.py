@@ -1,5 +1,5 @@
 """One module per scenario; each has run(ctx) -> Verdict and a pure judge()."""
-from . import (crash_protect, hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit,
+from . import (bad_crashkernel, crash_protect, hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit,
                memory_hotplug, mmu_state, ptdump, ptwalk, reloc_fault,
                selftests)
 
@@ -9,6 +9,7 @@ SCENARIOS = {
     "kexec-chain": kexec_chain,
     "kdump": kdump,
     "crash-protect": crash_protect,
+    "bad-crashkernel": bad_crashkernel,
     "hibernate": hibernate,
     "kunit": kunit,
     "ptdump": ptdump,

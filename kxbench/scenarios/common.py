@@ -13,6 +13,7 @@ from ..util import BUILD, KxError, sha256_file
 
 RUNS = BUILD / "runs"
 CONSOLE = "console=ttyAMA0 earlycon panic=1"
+HIGH_MEM_MIB = 6144
 
 
 @dataclass
@@ -41,7 +42,9 @@ class Context:
                           f"choose from {', '.join(machine.PROFILES)}")
         kbuild.fragment(self.config, self.variant)  # validates the names
         self.cpu = self.cpu or machine.default_cpu(self.config)
-        self.mem = machine.check_mem(self.mem or max(1024, self.payload_mib * 4 + 512))
+        # crashkernel=,high wants memory above 4 GiB: QEMU's virt RAM starts at 1 GiB.
+        high = HIGH_MEM_MIB if ",high" in self.append_extra else 0
+        self.mem = machine.check_mem(self.mem or max(1024, self.payload_mib * 4 + 512, high))
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.started))
         self.run_id = self.run_id or (f"{stamp}-{self.scenario}-{self.kernel}-{self.config}-"
                                       f"{self.profile}-{self.cpu}-{secrets.token_hex(3)}")

@@ -1,7 +1,12 @@
-"""kdump: crashkernel=256M, kexec -p, a pattern planted before a sysrq
-crash; the capture kernel finds every chunk of it in /proc/vmcore, checks
-the ELF headers and VMCOREINFO, and runs makedumpfile -c -d 31."""
-from .. import machine, userland
+"""kdump: crashkernel=256M (or the crashkernel= that --append gives, such as
+crashkernel=512M,high crashkernel=128M,low), kexec -p (kexec -s -p with
+kx.kexec=file), a pattern planted before a sysrq crash; the capture kernel
+finds every chunk of it in /proc/vmcore, checks the ELF headers and
+VMCOREINFO, and runs makedumpfile -c -d 31. The crash kernel regions are
+those crashkernel= asks for, and the capture kernel is given them all
+(linux,usable-memory-range, high first) and uses nothing else (its System
+RAM)."""
+from .. import crashkernel, machine, ranges, userland
 from . import common
 
 CRASHKERNEL = "256M"
@@ -14,11 +19,43 @@ def run(ctx):
     work = common.fresh_workdir(ctx)
     initrd = userland.build_initramfs(work / "gen0.cpio", parts)
     disk = common.data_disk(work / "disk.img", image, initrd)
-    append = ctx.append("kx.gen=0", f"crashkernel={CRASHKERNEL}", f"kx.tok={ctx.token}",
+    append = ctx.append("kx.gen=0", *default_crashkernel(ctx), f"kx.tok={ctx.token}",
                         f"kx.mib={ctx.payload_mib}")
     boot = machine.boot(ctx.spec(image, initrd, append, disk), ctx.log, ctx.boot_timeout() * 2)
     ctx.judge_args = [{"token": ctx.token, "chunks": (ctx.payload_mib << 20) // 4096}]
     return judge(boot, ctx, *ctx.judge_args)
+
+
+def default_crashkernel(ctx):
+    """crashkernel=256M unless --append says otherwise."""
+    return [] if "crashkernel=" in ctx.append_extra else [f"crashkernel={CRASHKERNEL}"]
+
+
+def check_ranges(v, boot, ctx):
+    """The regions reserved are what crashkernel= asks for; the capture kernel
+    is given each of them, the one it runs in first, and uses only them."""
+    want = crashkernel.expected(" ".join([*default_crashkernel(ctx), ctx.append_extra]))
+    _, cr = common.find(boot, "KX-CRASH-RANGES")
+    _, us = common.find(boot, "KX-USABLE")
+    _, sr = common.find(boot, "KX-SYSRAM")
+    reserved = crashkernel.iomem_ranges(cr["ranges"]) if cr else None
+    if v.require(cr is not None, "the crashed kernel did not report its crash kernel regions"):
+        for reason in crashkernel.check_reserved(reserved, want):
+            v.require(False, reason)
+    if v.require(us is not None and sr is not None,
+                 "the capture kernel did not report its usable memory") and reserved:
+        usable = crashkernel.usable_ranges(us["ranges"])
+        first = max(reserved)   # the one the capture kernel runs in: ,high's
+        v.require(sorted(usable) == sorted(reserved) and usable[:1] == [first],
+                  f"capture kernel given {crashkernel.fmt(usable)} in "
+                  f"linux,usable-memory-range, expected {crashkernel.fmt(reserved)} "
+                  f"with {crashkernel.fmt([first])} first")
+        sysram = ranges.normalize(crashkernel.iomem_ranges(sr["ranges"]))
+        v.require(sysram == ranges.normalize(reserved),
+                  f"capture kernel's System RAM is {crashkernel.fmt(sysram)}, expected "
+                  f"the crash kernel regions {crashkernel.fmt(reserved)}")
+    return {"reserved": crashkernel.fmt(reserved or []), "expected": want,
+            "usable": us and us["ranges"], "capture_system_ram": sr and sr["ranges"]}
 
 
 def judge(boot, ctx, expect):
@@ -59,12 +96,17 @@ def judge(boot, ctx, expect):
     if v.require(mdf is not None, "makedumpfile did not run"):
         v.require(mdf["rc"] == "0" and mdf["sig"] == "KDUMP" and int(mdf["bytes"]) > 0,
                   f"makedumpfile -c -d 31 failed: {mdf}")
+    mode = "file" if "kx.kexec=file" in ctx.append_extra.split() else "load"
+    v.require(common.find(boot, "KX-CRASH-MODE", mode=mode)[0] is not None,
+              f"the crash kernel was not loaded with kexec_{mode}_load()")
+    regions = check_ranges(v, boot, ctx)
     done, _ = common.find(boot, "KX-DONE")
     v.require(done is not None, "the capture kernel did not finish")
     common.check_exit(v, boot, expected_panic="sysrq triggered crash")
     v.evidence |= {"crashed": main, "capture": capture, "vmcore_elf": elf,
                   "vmcoreinfo": info, "pattern": pat, "makedumpfile": mdf,
-                  "expected": {"token": tok, "chunks": chunks, "page_size": ctx.page_size}}
+                  "expected": {"token": tok, "chunks": chunks, "page_size": ctx.page_size},
+                   "crash_ranges": regions}
     if crash and capture:
         cap_line, _ = common.find(boot, "KX-BOOT", role="capture")
         v.metrics["crash_to_capture_userspace_s"] = round(cap_line.t - crash.t, 3)

@@ -1,0 +1,96 @@
+"""crashkernel= as the series reads it, and the memory ranges the guest
+reports for it (issue 11): what a kdump judge expects to find reserved and
+what the capture kernel must be given."""
+import re
+
+from .util import KxError
+
+SZ_4G = 4 << 30
+LOW_DEFAULT = 128 << 20     # the series' crashkernel=,low default on arm64
+UNIT = 2 << 20              # KEXEC_CRASH_MEM_ALIGN: sizes are rounded up to it
+SUFFIX = {"K": 10, "M": 20, "G": 30, "T": 40}
+
+
+def parse_size(text):
+    """memparse(): '512M' -> bytes."""
+    m = re.fullmatch(r"(\d+)([KMGT]?)", text, re.I)
+    if not m:
+        raise KxError(f"crashkernel size {text!r} is not a number with K, M, G or T")
+    return int(m.group(1)) << SUFFIX.get(m.group(2).upper(), 0)
+
+
+def round_up(n):
+    return -(-n // UNIT) * UNIT
+
+
+def expected(append):
+    """What crashkernel= in APPEND (kernel arguments) reserves when it can:
+    {"plain": bytes} for crashkernel=X, or {"high": bytes, "low": bytes} for
+    crashkernel=X,high [crashkernel=Y,low]. As the kernel does: the last of
+    each kind counts, crashkernel=X wins over ,high."""
+    plain = high = low = None
+    for word in append.split():
+        if not word.startswith("crashkernel="):
+            continue
+        value = word.split("=", 1)[1]
+        if value.endswith(",high"):
+            high = parse_size(value[:-5])
+        elif value.endswith(",low"):
+            low = parse_size(value[:-4])
+        else:
+            plain = parse_size(value)
+    if plain is not None:
+        return {"plain": round_up(plain)}
+    if high is not None:
+        return {"high": round_up(high), "low": round_up(LOW_DEFAULT if low is None else low)}
+    raise KxError(f"no crashkernel= to expect a reservation from in {append!r}")
+
+
+def iomem_ranges(text):
+    """'b0000000-bfffffff,...' (inclusive, as /proc/iomem prints them) ->
+    [(start, end)] with END exclusive; 'none' -> []."""
+    if text == "none":
+        return []
+    out = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out.append((int(lo, 16), int(hi, 16) + 1))
+    return out
+
+
+def usable_ranges(text):
+    """'0x..+0x..,...' (start+size of linux,usable-memory-range) -> [(start, end)]."""
+    if text == "none":
+        return []
+    out = []
+    for part in text.split(","):
+        start, _, size = part.partition("+")
+        out.append((int(start, 16), int(start, 16) + int(size, 16)))
+    return out
+
+
+def check_reserved(ranges, want):
+    """Reasons why RANGES (the "Crash kernel" entries) are not what WANT
+    (expected()) reserves; [] when they are."""
+    sizes = [end - start for start, end in ranges]
+    if "plain" in want:
+        if sizes != [want["plain"]]:
+            return [f"crash kernel regions {fmt(ranges)}, expected one of {want['plain']:#x} bytes"]
+        return []
+    high = [r for r in ranges if r[0] >= SZ_4G]
+    low = [r for r in ranges if r[1] <= SZ_4G]
+    reasons = []
+    if [e - s for s, e in high] != [want["high"]]:
+        reasons.append(f"crash kernel regions {fmt(ranges)}: expected one of {want['high']:#x} "
+                       f"bytes above 4 GiB (crashkernel=,high)")
+    if [e - s for s, e in low] != ([want["low"]] if want["low"] else []):
+        reasons.append(f"crash kernel regions {fmt(ranges)}: expected "
+                       + (f"one of {want['low']:#x} bytes below 4 GiB (crashkernel=,low)"
+                          if want["low"] else "none below 4 GiB (crashkernel=0,low)"))
+    if len(ranges) != len(high) + len(low):
+        reasons.append(f"crash kernel regions {fmt(ranges)}: one straddles 4 GiB")
+    return reasons
+
+
+def fmt(ranges):
+    return ",".join(f"{s:#x}-{e:#x}" for s, e in ranges) or "none"

@@ -1,0 +1,110 @@
+"""crashkernel=,high and ,low (issue 11): what the workbench expects to be
+reserved, and the kdump and bad-crashkernel judges failing, each with its
+own reason, on real logs with one piece of evidence changed."""
+from pathlib import Path
+
+import pytest
+
+from kxbench import crashkernel, runner
+from kxbench.util import KxError
+
+LOGS = Path(__file__).resolve().parent / "fixtures" / "logs"
+HIGH_LOW = LOGS / "kdump-4k-48-high-low-file-pass.log"
+BAD = LOGS / "bad-crashkernel-4k-48-pass.log"
+M = 1 << 20
+
+
+def test_expected_reads_crashkernel_as_the_kernel_does():
+    assert crashkernel.expected("crashkernel=256M") == {"plain": 256 * M}
+    assert crashkernel.expected("crashkernel=255M") == {"plain": 256 * M}
+    assert crashkernel.expected("rodata=on crashkernel=512M,high") == \
+        {"high": 512 * M, "low": 128 * M}
+    assert crashkernel.expected("crashkernel=1G,high crashkernel=0,low") == \
+        {"high": 1024 * M, "low": 0}
+    assert crashkernel.expected("crashkernel=1G,high crashkernel=64M") == {"plain": 64 * M}
+    assert crashkernel.expected("crashkernel=1M crashkernel=4M") == {"plain": 4 * M}
+    with pytest.raises(KxError):
+        crashkernel.expected("rodata=on")
+    with pytest.raises(KxError):
+        crashkernel.expected("crashkernel=lots")
+
+
+def test_ranges_parse():
+    assert crashkernel.iomem_ranges("f8000000-ffffffff,1a0000000-1bfffffff") == \
+        [(0xf8000000, 0x100000000), (0x1a0000000, 0x1c0000000)]
+    assert crashkernel.iomem_ranges("none") == []
+    assert crashkernel.usable_ranges("0x00000001a0000000+0x0000000020000000") == \
+        [(0x1a0000000, 0x1c0000000)]
+
+
+@pytest.mark.parametrize("ranges, want, says", [
+    ([(0x70000000, 0x80000000)], {"plain": 256 * M}, None),
+    ([(0x70000000, 0x78000000)], {"plain": 256 * M}, "expected one of 0x10000000"),
+    ([], {"plain": 256 * M}, "crash kernel regions none"),
+    ([(0xf8000000, 1 << 32), (0x1a0000000, 0x1c0000000)], {"high": 512 * M, "low": 128 * M},
+     None),
+    ([(0x1a0000000, 0x1c0000000)], {"high": 512 * M, "low": 128 * M}, "below 4 GiB"),
+    ([(0x1a0000000, 0x1c0000000)], {"high": 512 * M, "low": 0}, None),
+    ([(0xf8000000, 1 << 32), (0xa0000000, 0xc0000000)], {"high": 512 * M, "low": 128 * M},
+     "above 4 GiB"),
+    ([(0xf8000000, 1 << 32), (0xf0000000, 0x110000000)], {"high": 512 * M, "low": 128 * M},
+     "straddles 4 GiB"),
+])
+def test_check_reserved(ranges, want, says):
+    reasons = crashkernel.check_reserved(ranges, want)
+    assert (not reasons) if says is None else any(says in r for r in reasons), reasons
+
+
+def rejudge_edited(log, tmp_path, old, new, count=1):
+    """Judge LOG again with OLD replaced by NEW (COUNT times)."""
+    text = log.read_text()
+    assert text.count(old) >= count, old
+    copy = tmp_path / log.name
+    copy.write_text(text.replace(old, new, count))
+    copy.with_suffix(".json").write_text(log.with_suffix(".json").read_text())
+    verdict, _ = runner.rejudge(copy)
+    return verdict
+
+
+def assert_fails(v, says):
+    assert not v.passed and any(says in r for r in v.reasons), v.reasons
+
+
+def test_the_real_logs_pass():
+    for log in (HIGH_LOW, BAD):
+        verdict, _ = runner.rejudge(log)
+        assert verdict.passed, verdict.reasons
+
+
+USABLE = "KX-USABLE ranges=0x00000001a0000000+0x0000000020000000,0x00000000f8000000+0x0000000008000000"
+
+
+@pytest.mark.parametrize("old, new, says", [
+    ("KX-CRASH-RANGES ranges=f8000000-ffffffff,1a0000000-1bfffffff", "KX-NOTHING",
+     "did not report its crash kernel regions"),
+    ("KX-CRASH-RANGES ranges=f8000000-ffffffff,", "KX-CRASH-RANGES ranges=",
+     "one of 0x8000000 bytes below 4 GiB"),
+    (USABLE, "KX-USABLE ranges=0x00000001a0000000+0x0000000020000000",
+     "linux,usable-memory-range"),
+    (USABLE, "KX-USABLE ranges=0x00000000f8000000+0x0000000008000000,"
+             "0x00000001a0000000+0x0000000020000000", "first"),
+    (USABLE, "KX-NOTHING", "did not report its usable memory"),
+    ("KX-SYSRAM ranges=f8000000-ffffffff,", "KX-SYSRAM ranges=40000000-ffffffff,",
+     "capture kernel's System RAM is"),
+    ("KX-CRASH-MODE mode=file", "KX-CRASH-MODE mode=load", "kexec_file_load()"),
+])
+def test_kdump_fails_on_each_wrong_range(tmp_path, old, new, says):
+    assert_fails(rejudge_edited(HIGH_LOW, tmp_path, old, new), says)
+
+
+@pytest.mark.parametrize("old, new, says", [
+    ("crashkernel=,low without crashkernel=,high: nothing reserved", "(quiet)",
+     "crashkernel=128M,low (1024 MiB): the kernel did not say"),
+    ("KX-CRASH-RANGES ranges=none", "KX-CRASH-RANGES ranges=b0000000-bfffffff",
+     "crashkernel=64G (1024 MiB): reserved b0000000-bfffffff"),
+    ("KX-CRASH-RANGES ranges=none", "KX-NOTHING",
+     "crashkernel=64G (1024 MiB): no crash kernel regions reported"),
+    ("KX-DONE gen=0", "KX-NOTHING", "crashkernel=64G (1024 MiB): the guest did not reach"),
+])
+def test_bad_crashkernel_fails_on_each_missing_piece(tmp_path, old, new, says):
+    assert_fails(rejudge_edited(BAD, tmp_path, old, new), says)
