@@ -316,17 +316,19 @@ enum { FDT_BEGIN_NODE = 1, FDT_END_NODE, FDT_PROP, FDT_NOP, FDT_END = 9 };
 /* Print "KX-USABLE ranges=0xSTART+0xSIZE,..." (or none) from the FDT at PATH. */
 static int cmd_usable(const char *path)
 {
-	static unsigned char fdt[1 << 20];
+	static unsigned char fdt[4 << 20];
 	uint32_t acells = 2, scells = 2, off, strings, end, tag, len;
 	const unsigned char *val = NULL;
 	uint32_t val_len = 0;
 	int depth = 0, in_chosen = 0, fd;
-	ssize_t n;
+	ssize_t n = 0, got;
 
 	fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return perror(path), 1;
-	n = read(fd, fdt, sizeof(fdt));
+	/* sysfs hands out a binary attribute a page at a time */
+	while (n < (ssize_t)sizeof(fdt) && (got = read(fd, fdt + n, sizeof(fdt) - n)) > 0)
+		n += got;
 	close(fd);
 	if (n < 40 || be32_at(fdt) != FDT_MAGIC || be32_at(fdt + 4) > (uint32_t)n) {
 		fprintf(stderr, "%s: not a whole flattened device tree\n", path);
