@@ -22,6 +22,10 @@ FULL = {"profiles": ("dt-el2", "uefi"), "mems": (1024, 4096, 16384, 65536),
         "payloads": (32, 256), "reps": 3, "ptdump_configs": kbuild.CONFIGS}
 QUICK = {"profiles": ("dt-el2",), "mems": (1024, 4096), "payloads": (32,), "reps": 1,
          "ptdump_configs": (CONFIG,)}
+# The linear-map table alone, on every config (./kx bench --ptdump).
+PTDUMP_ONLY = {"profiles": ("dt-el2",), "mems": (), "payloads": (), "reps": 0,
+               "ptdump_configs": kbuild.CONFIGS}
+PLANS = {"full": FULL, "quick": QUICK, "ptdump": PTDUMP_ONLY}
 # The linear map under crashkernel= (issue 11): the series keeps 2 MiB
 # blocks or runs where the base maps pages; ,high needs none but its region.
 PTDUMP = ("rodata=on crashkernel=256M", "rodata=on crashkernel=512M,high", "rodata=full")
@@ -135,6 +139,8 @@ def markdown(report):
            "themselves.", "",
            "| profile | RAM MiB | payload MiB | metric | base | upstream | series | "
            "series/base | series/upstream |", "|---|---|---|---|---|---|---|---|---|"]
+    if not report["rows"]:      # ./kx bench --ptdump: the leaf table alone
+        out = out[:6]
 
     def cell(s):
         if not s:
@@ -198,17 +204,20 @@ def plots(report):
     return made
 
 
-def run(quick=False):
-    plan = QUICK if quick else FULL
+def run(mode="full"):
+    """Measure PLANS[MODE]; write build/report/bench.{json,md} (ptdump.{json,md}
+    for the linear-map table alone) and return the report."""
+    plan = PLANS[mode]
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    log(f"bench ({'quick' if quick else 'full'}): {plan}")
+    log(f"bench ({mode}): {plan}")
     samples, leaves = collect(plan)
     REPORT.mkdir(parents=True, exist_ok=True)
-    report = {"started": started, "mode": "quick" if quick else "full", "config": CONFIG,
+    report = {"started": started, "mode": mode, "config": CONFIG,
               "plan": {k: list(v) if isinstance(v, tuple) else v for k, v in plan.items()},
               "kernels": list(KERNELS), "rows": aggregate(samples), "leaves": leaves,
               "samples": samples, "hardware_reference": HARDWARE_REFERENCE}
-    report["plots"] = plots(report)
-    (REPORT / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
-    (REPORT / "bench.md").write_text(markdown(report))
+    name = "ptdump" if mode == "ptdump" else "bench"
+    report["plots"] = plots(report) if samples else []
+    (REPORT / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (REPORT / f"{name}.md").write_text(markdown(report))
     return report

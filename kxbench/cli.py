@@ -131,9 +131,11 @@ def cmd_bench(args):
     from . import bench
     deps.ensure_host_packages()
     userland.prepare()
-    report = bench.run(quick=args.quick)
-    print((bench.REPORT / "bench.md").read_text())
-    print(f"report: {bench.REPORT / 'bench.json'}, {', '.join(report['plots'])}")
+    mode = "quick" if args.quick else "ptdump" if args.ptdump else "full"
+    report = bench.run(mode)
+    name = "ptdump" if mode == "ptdump" else "bench"
+    print((bench.REPORT / f"{name}.md").read_text())
+    print(f"report: {bench.REPORT / f'{name}.json'}", *report["plots"], sep=", ")
 
 
 def cmd_matrix(args):
@@ -205,7 +207,10 @@ def parser():
     sub.add_parser("cover", help="write patches/0000-cover-letter.patch from results"
                    ).set_defaults(fn=cmd_cover)
     b = sub.add_parser("bench", help="base, upstream and series side by side")
-    b.add_argument("--quick", action="store_true", help="one repetition, dt-el2, 1/4 GiB")
+    how = b.add_mutually_exclusive_group()
+    how.add_argument("--quick", action="store_true", help="one repetition, dt-el2, 1/4 GiB")
+    how.add_argument("--ptdump", action="store_true",
+                     help="only the linear-map leaf table, on every config")
     b.set_defaults(fn=cmd_bench)
     mx = sub.add_parser("matrix", help="the series' kexec matrix: a rotating sample, or --all")
     mx.add_argument("--all", action="store_true", help="every cell, not a sample")

@@ -168,12 +168,19 @@ def bench(path=BENCH):
             for r in report["rows"]]
     out += table(["profile", "RAM MiB", "payload MiB", "metric", *report["kernels"],
                   "series/base", "series/upstream"], rows)
+    # ./kx bench --ptdump writes the leaf table of every config beside it.
+    ptdump = path.with_name("ptdump.json")
+    if ptdump.exists():
+        report = json.loads(ptdump.read_text())
+        out += ["", f"From ./kx bench --ptdump (started {report['started']}):"]
     if report.get("leaves"):
-        out += ["", "Linear-map leaf entries (ptdump, /sys/kernel/debug/kernel_page_tables):",
-                ""]
-        out += table(["kernel", "RAM MiB", "cmdline", "PUD", "PMD", "PTE", "total"],
-                     [[lf["kernel"], lf["mem"], lf["cmdline"], lf.get("leaf_pud", 0),
-                       lf.get("leaf_pmd", 0), lf.get("leaf_pte", 0), lf.get("leaf_total", 0)]
+        out += ["", "Linear-map leaf entries (ptdump, /sys/kernel/debug/kernel_page_tables;",
+                "translations count each block, page and contiguous run once):", ""]
+        out += table(["config", "kernel", "RAM MiB", "cmdline", "PUD", "PMD", "PTE",
+                      "translations"],
+                     [[lf.get("config", report["config"]), lf["kernel"], lf["mem"],
+                       lf["cmdline"], lf.get("leaf_pud", 0), lf.get("leaf_pmd", 0),
+                       lf.get("leaf_pte", 0), lf.get("translations", "-")]
                       for lf in report["leaves"]])
     return "\n".join(out)
 

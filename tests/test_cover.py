@@ -85,8 +85,21 @@ def test_bench_figures_come_from_bench_json():
     text = cover.bench(FIXTURES / "bench.json")
     assert row(text, "dt-el2", "1024", "32", "kexec", "-l", "overhead")[-5:] == \
         ["568", "3792", "612", "1.077", "0.161"]
-    assert row(text, "series", "4096", "rodata=full")[-4:] == ["0", "3", "777", "780"]
+    assert row(text, "4k-48", "series", "4096", "rodata=full")[-4:] == ["0", "3", "777", "-"]
     assert "quick mode" in text and "2026-01-04T00:00:00Z" in text
+
+
+def test_the_leaf_table_of_every_config_comes_from_ptdump_json(tmp_path):
+    """./kx bench --ptdump's report, beside bench.json, replaces its leaf table."""
+    (tmp_path / "bench.json").write_text((FIXTURES / "bench.json").read_text())
+    leaf = {"kernel": "series", "config": "64k-48", "mem": 4096,
+            "cmdline": "rodata=on crashkernel=256M", "leaf_pte": 65536, "translations": 2048}
+    (tmp_path / "ptdump.json").write_text(json.dumps(
+        {"started": "2026-12-01T00:00:00Z", "config": "4k-48", "leaves": [leaf]}))
+    text = cover.bench(tmp_path / "bench.json")
+    assert row(text, "64k-48", "series", "4096", "rodata=on", "crashkernel=256M")[-4:] == \
+        ["0", "0", "65536", "2048"]
+    assert "2026-12-01T00:00:00Z" in text and "777" not in text
 
 
 @pytest.fixture
