@@ -156,6 +156,10 @@ def stop_in_copy(m, stub, code, after, before=None):
         stub.interrupt()
         st = mmu_state.read_state(stub)
         off = mmu_state.match_offset(code, st.pop("window"))
+        if off is not None and off < after:
+            # Inside, before the switch: a busy host may sample too seldom to
+            # land in the copy, so stop at the instruction after the switch.
+            st, off = stop_at(stub, code, st["pc"] - off + after)
         if off is not None and off >= after and (before is None or off < before):
             try:
                 return walk_here(stub, {**st, "offset": off})
@@ -168,6 +172,17 @@ def stop_in_copy(m, stub, code, after, before=None):
         time.sleep(0.003)
     stub.cont()
     return None, {}
+
+
+def stop_at(stub, code, addr):
+    """Run to ADDR (a hardware breakpoint); the state there and its offset
+    in the routine."""
+    stub.hbreak(addr)
+    stub.cont()
+    stub.wait_stop()
+    stub.hbreak(addr, on=False)
+    st = mmu_state.read_state(stub)
+    return st, mmu_state.match_offset(code, st.pop("window"))
 
 
 def walk_here(stub, st):
