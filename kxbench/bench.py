@@ -165,9 +165,10 @@ def markdown(report):
                    f"{lf.get('translations', '-')} | "
                    f"{'-' if ratio is None else f'{ratio:.2%}'} |")
     out += ["", "(translations: each block, page and contiguous run counted once; `of "
-            "base`: against the base with the same config and cmdline. The base ignores "
-            "crashkernel=,high on arm64 and reserves nothing with it. With rodata=full "
-            "every kernel maps pages: that is what rodata=full still costs.)"]
+            "base`: against the base with the same config and cmdline. The base reserves "
+            "nothing for crashkernel=,high on arm64 and still maps all memory with pages. "
+            "With rodata=full every kernel maps pages: that is what rodata=full still "
+            "costs.)"]
     return "\n".join(out) + "\n"
 
 
