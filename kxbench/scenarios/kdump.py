@@ -106,7 +106,7 @@ def judge(boot, ctx, expect):
     v.evidence |= {"crashed": main, "capture": capture, "vmcore_elf": elf,
                   "vmcoreinfo": info, "pattern": pat, "makedumpfile": mdf,
                   "expected": {"token": tok, "chunks": chunks, "page_size": ctx.page_size},
-                   "crash_ranges": regions}
+                  "crash_ranges": regions}
     if crash and capture:
         cap_line, _ = common.find(boot, "KX-BOOT", role="capture")
         v.metrics["crash_to_capture_userspace_s"] = round(cap_line.t - crash.t, 3)
