@@ -44,6 +44,9 @@ SCHEMA = {
     "KX-CRASHRES": "range:word",
     "KX-CRASH-RANGES": "ranges:word",
     "KX-CRASH-MODE": "mode:word",
+    "KX-CRASH-SHRINK": "old:int asked:int size:int range:word memfree_before_kb:int "
+                       "memfree_after_kb:int",
+    "KX-CRASH-RELOADED": "loaded:int",
     "KX-USABLE": "ranges:word",
     "KX-SYSRAM": "ranges:word",
     "KX-KCORE": "state:word pa:hex va:hex found:int rc:int zero:int arm64:int",

@@ -1,8 +1,8 @@
 """The kexec matrix of the series: every scenario that kexecs, on every
 config under every profile, with a 32 MiB and a 256 MiB payload and with
 four CPUs (design.md section 6, issue 4), ptwalk on every config under
-dt-el2 and uefi (issue 10), and crashkernel=,high/,low kdump and bad
-crashkernel= values (issue 11).
+dt-el2 and uefi (issue 10), and crashkernel=,high/,low kdump, bad
+crashkernel= values and a shrunk crash kernel region (issue 11).
 
 It is too large for every `make check`, so make check runs a sample that
 rotates: cell i is in the sample of seed s when (i + s) % stride == 0. The
@@ -91,7 +91,8 @@ def cells():
                 out.append(Cell("kdump", config, profile, append=HIGH_LOW))
             if profile == "dt-el2":
                 out += [Cell("kdump", config, profile, append=f"{HIGH_LOW} kx.kexec=file"),
-                        Cell("bad-crashkernel", config, profile)]
+                        Cell("bad-crashkernel", config, profile),
+                        Cell("crash-shrink", config, profile)]
     return out
 
 

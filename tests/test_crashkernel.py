@@ -108,3 +108,33 @@ def test_kdump_fails_on_each_wrong_range(tmp_path, old, new, says):
 ])
 def test_bad_crashkernel_fails_on_each_missing_piece(tmp_path, old, new, says):
     assert_fails(rejudge_edited(BAD, tmp_path, old, new), says)
+
+
+SHRINK = LOGS / "crash-shrink-4k-48-pass.log"
+SHRINK_LINE = ("KX-CRASH-SHRINK old=268435456 asked=134221824 size=136314880 "
+               "range=6e000000-761fffff memfree_before_kb=739744 memfree_after_kb=868500")
+HOLE = "KX-PT 0xffff0da6ee000000-0xffff0da6f6200000         130M PMD"
+PAST = ("KX-PT 0xffff0da6f6200000-0xffff0da700000000         158M PMD       RW NX SHD AF NG"
+        "     BLK UXN    MEM/NORMAL-TAGGED")
+
+
+@pytest.mark.parametrize("old, new, says", [
+    (SHRINK_LINE, "KX-NOTHING", "was not shrunk through /sys/kernel/kexec_crash_size"),
+    (SHRINK_LINE, SHRINK_LINE.replace("size=136314880", "size=134221824"),
+     "expected 136314880, whole 2 MiB units"),
+    (SHRINK_LINE, SHRINK_LINE.replace("761fffff", "75ffffff"), "is not the 136314880 bytes"),
+    (SHRINK_LINE, SHRINK_LINE.replace("868500", "749744"), "MemFree grew by 10000 KiB"),
+    ("KX-CRASH-RELOADED loaded=1", "KX-NOTHING", "no crash kernel loaded into the shrunk"),
+    ("KX-PTDUMP-BEGIN state=shrunk", "KX-NOTHING", "no linear-map dump of the shrunk region"),
+    (HOLE, HOLE + "       RW NX SHD AF NG     BLK UXN    MEM/NORMAL-TAGGED",
+     "65 of 65 2 MiB units of the shrunk region are mapped"),
+    (PAST, PAST.split("PMD")[0] + "PMD", "given back just past the shrunk region"),
+])
+def test_crash_shrink_fails_on_each_broken_piece(tmp_path, old, new, says):
+    assert_fails(rejudge_edited(SHRINK, tmp_path, old, new), says)
+
+
+def test_the_shrink_log_passes():
+    verdict, _ = runner.rejudge(SHRINK)
+    assert verdict.passed, verdict.reasons
+    assert verdict.evidence["shrink"]["size"] == 130 << 20

@@ -50,6 +50,8 @@ CELLS += [Cell("kdump", "4k-48", p, append=HIGH_LOW) for p in ("dt-el2", "uefi")
 CELLS += [Cell("kdump", "64k-48", "dt-el2", append=f"{HIGH_LOW} kx.kexec=file"),
           Cell("crash-protect", "4k-48", "dt-el2", append=HIGH_LOW),
           Cell("bad-crashkernel", "4k-48", "dt-el2")]
+# /sys/kernel/kexec_crash_size shrinks the region in whole 2 MiB units.
+CELLS += [Cell("crash-shrink", "4k-48", "dt-el2"), Cell("crash-shrink", "64k-48", "uefi")]
 
 # The rest of the kexec matrix rotates through make check (kxbench/matrix.py);
 # tests/conftest.py picks the seed once per run and prints it in the header.

@@ -1,5 +1,5 @@
 """One module per scenario; each has run(ctx) -> Verdict and a pure judge()."""
-from . import (bad_crashkernel, crash_protect, hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit,
+from . import (bad_crashkernel, crash_protect, crash_shrink, hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit,
                memory_hotplug, mmu_state, ptdump, ptwalk, reloc_fault,
                selftests)
 
@@ -10,6 +10,7 @@ SCENARIOS = {
     "kdump": kdump,
     "crash-protect": crash_protect,
     "bad-crashkernel": bad_crashkernel,
+    "crash-shrink": crash_shrink,
     "hibernate": hibernate,
     "kunit": kunit,
     "ptdump": ptdump,

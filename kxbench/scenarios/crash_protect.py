@@ -18,6 +18,11 @@ PAGE_GRANULAR = ("rodata=full", "debug_pagealloc=on")
 
 
 def run(ctx):
+    return judge(boot_guest(ctx), ctx, *ctx.judge_args)
+
+
+def boot_guest(ctx, *extra):
+    """Boot the guest with EXTRA kernel arguments; set ctx.judge_args."""
     image, parts = common.prepare(ctx)
     work = common.fresh_workdir(ctx)
     initrd = userland.build_initramfs(work / "initrd.cpio", parts)
@@ -29,10 +34,10 @@ def run(ctx):
     # region checked is the highest, the one a crash kernel is loaded into.
     given = [w.split("=", 1)[1] for w in ctx.append_extra.split() if w.startswith("crashkernel=")]
     crash = [] if given else [f"crashkernel={CRASHKERNEL}"]
-    append = ctx.append("kx.gen=0", *crash, *rodata)
+    append = ctx.append("kx.gen=0", *crash, *rodata, *extra)
     boot = machine.boot(ctx.spec(image, initrd, append, disk), ctx.log, ctx.boot_timeout())
     ctx.judge_args = [{"crashkernel": " ".join(given) or CRASHKERNEL}]
-    return judge(boot, ctx, *ctx.judge_args)
+    return boot
 
 
 def dump(boot, state):
