@@ -26,6 +26,7 @@ QUICK = {"profiles": ("dt-el2",), "mems": (1024, 4096), "payloads": (32,), "reps
 PTDUMP_ONLY = {"profiles": ("dt-el2",), "mems": (), "payloads": (), "reps": 0,
                "ptdump_configs": kbuild.CONFIGS}
 PLANS = {"full": FULL, "quick": QUICK, "ptdump": PTDUMP_ONLY}
+
 # The linear map under crashkernel= (issue 11): the series keeps 2 MiB
 # blocks or runs where the base maps pages; ,high needs none but its region.
 PTDUMP = ("rodata=on crashkernel=256M", "rodata=on crashkernel=512M,high", "rodata=full")
@@ -43,6 +44,11 @@ HARDWARE_REFERENCE = ("Published hardware reference (not measured here): relocat
                       "arm64 server (Broadcom Stingray); with the MMU on the copy took "
                       "0.022 s. Source: P. Tatashin, \"[RFC v2 0/8] arm64: MMU enabled "
                       "kexec relocation\", kexec@lists.infradead.org, 31 July 2019.")
+
+
+def report_path(mode, ext):
+    """build/report/bench.EXT, or ptdump.EXT for the leaf table alone."""
+    return REPORT / f"{'ptdump' if mode == 'ptdump' else 'bench'}.{ext}"
 
 
 def measure(kernel, scenario, config=CONFIG, **kw):
@@ -136,11 +142,10 @@ def markdown(report):
            "Every reboot is `kexec -s -l` (kexec_file_load) and `kexec -e`, two guests at "
            "a time, the kernels interleaved. Medians over repetitions, spread as "
            "min..max. `overhead` is MemFree lost at `kexec -l` beyond the segments "
-           "themselves.", "",
-           "| profile | RAM MiB | payload MiB | metric | base | upstream | series | "
-           "series/base | series/upstream |", "|---|---|---|---|---|---|---|---|---|"]
-    if not report["rows"]:      # ./kx bench --ptdump: the leaf table alone
-        out = out[:6]
+           "themselves.", ""]
+    if report["rows"]:      # none with ./kx bench --ptdump: the leaf table alone
+        out += ["| profile | RAM MiB | payload MiB | metric | base | upstream | series | "
+                "series/base | series/upstream |", "|---|---|---|---|---|---|---|---|---|"]
 
     def cell(s):
         if not s:
@@ -217,8 +222,7 @@ def run(mode="full"):
               "plan": {k: list(v) if isinstance(v, tuple) else v for k, v in plan.items()},
               "kernels": list(KERNELS), "rows": aggregate(samples), "leaves": leaves,
               "samples": samples, "hardware_reference": HARDWARE_REFERENCE}
-    name = "ptdump" if mode == "ptdump" else "bench"
     report["plots"] = plots(report) if samples else []
-    (REPORT / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (REPORT / f"{name}.md").write_text(markdown(report))
+    report_path(mode, "json").write_text(json.dumps(report, indent=2) + "\n")
+    report_path(mode, "md").write_text(markdown(report))
     return report

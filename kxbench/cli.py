@@ -133,9 +133,8 @@ def cmd_bench(args):
     userland.prepare()
     mode = "quick" if args.quick else "ptdump" if args.ptdump else "full"
     report = bench.run(mode)
-    name = "ptdump" if mode == "ptdump" else "bench"
-    print((bench.REPORT / f"{name}.md").read_text())
-    print(f"report: {bench.REPORT / f'{name}.json'}", *report["plots"], sep=", ")
+    print(bench.report_path(mode, "md").read_text())
+    print(f"report: {bench.report_path(mode, 'json')}", *report["plots"], sep=", ")
 
 
 def cmd_matrix(args):

@@ -9,6 +9,17 @@ SZ_4G = 4 << 30
 LOW_DEFAULT = 128 << 20     # the series' crashkernel=,low default on arm64
 UNIT = 2 << 20              # KEXEC_CRASH_MEM_ALIGN: sizes are rounded up to it
 SUFFIX = {"K": 10, "M": 20, "G": 30, "T": 40}
+DEFAULT = "crashkernel=256M"   # what kdump and crash-protect boot with
+
+
+def args(append):
+    """DEFAULT, unless APPEND (--append) gives its own crashkernel=."""
+    return [] if "crashkernel=" in append else [DEFAULT]
+
+
+def given(append):
+    """The crashkernel= words that ARGS(APPEND) and APPEND boot with."""
+    return [w for w in [*args(append), *append.split()] if w.startswith("crashkernel=")]
 
 
 def parse_size(text):
@@ -20,6 +31,7 @@ def parse_size(text):
 
 
 def round_up(n):
+    """N bytes in whole UNITs, as the kernel reserves and shrinks the region."""
     return -(-n // UNIT) * UNIT
 
 

@@ -138,3 +138,11 @@ def test_the_shrink_log_passes():
     verdict, _ = runner.rejudge(SHRINK)
     assert verdict.passed, verdict.reasons
     assert verdict.evidence["shrink"]["size"] == 130 << 20
+
+
+def test_the_default_crashkernel_unless_append_gives_one():
+    assert crashkernel.args("rodata=on") == ["crashkernel=256M"]
+    assert crashkernel.args("crashkernel=1G,high") == []
+    assert crashkernel.given("rodata=on") == ["crashkernel=256M"]
+    assert crashkernel.given("crashkernel=1G,high crashkernel=0,low kx.kexec=file") == \
+        ["crashkernel=1G,high", "crashkernel=0,low"]

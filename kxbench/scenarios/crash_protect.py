@@ -8,11 +8,10 @@ and rodata=on (unless --append sets rodata=), dumps the linear map's part of
 kernel_page_tables before the load, while loaded and after the unload, and
 reads 4 KiB through /proc/kcore at the region's start and at each segment.
 """
-from .. import evidence, machine, userland
+from .. import crashkernel, evidence, machine, userland
 from . import common, ptdump
 
-CRASHKERNEL = "256M"
-UNIT = 2 << 20          # the protection's unit: a 2 MiB block or contiguous run
+UNIT = crashkernel.UNIT     # the protection's unit: a 2 MiB block or contiguous run
 # Kernel arguments under which the linear map stays page-granular.
 PAGE_GRANULAR = ("rodata=full", "debug_pagealloc=on")
 
@@ -32,11 +31,10 @@ def boot_guest(ctx, *extra):
     rodata = [] if "rodata=" in ctx.append_extra else ["rodata=on"]
     # --append may ask for another crashkernel=, such as ,high and ,low: the
     # region checked is the highest, the one a crash kernel is loaded into.
-    given = [w.split("=", 1)[1] for w in ctx.append_extra.split() if w.startswith("crashkernel=")]
-    crash = [] if given else [f"crashkernel={CRASHKERNEL}"]
-    append = ctx.append("kx.gen=0", *crash, *rodata, *extra)
+    append = ctx.append("kx.gen=0", *crashkernel.args(ctx.append_extra), *rodata, *extra)
     boot = machine.boot(ctx.spec(image, initrd, append, disk), ctx.log, ctx.boot_timeout())
-    ctx.judge_args = [{"crashkernel": " ".join(given) or CRASHKERNEL}]
+    values = [w.split("=", 1)[1] for w in crashkernel.given(ctx.append_extra)]
+    ctx.judge_args = [{"crashkernel": " ".join(values)}]
     return boot
 
 

@@ -6,10 +6,11 @@ crash-protect runs first and must pass; then the guest asks for a size that
 is not whole units (128 MiB + 4 KiB of the 256 MiB region), loads a crash
 kernel into what is left and dumps the linear map.
 """
+from .. import crashkernel
 from . import common, crash_protect
 
 ASKED = (128 << 20) + 4096
-UNIT = crash_protect.UNIT
+UNIT = crashkernel.UNIT
 
 
 def run(ctx):
@@ -25,7 +26,7 @@ def judge(boot, ctx, expect):
                      "the region was not shrunk through /sys/kernel/kexec_crash_size"):
         return v
     old, asked, size = int(sh["old"]), int(sh["asked"]), int(sh["size"])
-    want = -(-asked // UNIT) * UNIT
+    want = crashkernel.round_up(asked)
     v.require(asked == expect["shrink"] and size == want,
               f"asked for {asked} bytes, the region kept {size}: expected {want}, "
               "whole 2 MiB units")

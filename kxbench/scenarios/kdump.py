@@ -9,7 +9,6 @@ RAM)."""
 from .. import crashkernel, machine, ranges, userland
 from . import common
 
-CRASHKERNEL = "256M"
 EM_AARCH64 = 183
 ET_CORE = 4
 
@@ -19,22 +18,17 @@ def run(ctx):
     work = common.fresh_workdir(ctx)
     initrd = userland.build_initramfs(work / "gen0.cpio", parts)
     disk = common.data_disk(work / "disk.img", image, initrd)
-    append = ctx.append("kx.gen=0", *default_crashkernel(ctx), f"kx.tok={ctx.token}",
+    append = ctx.append("kx.gen=0", *crashkernel.args(ctx.append_extra), f"kx.tok={ctx.token}",
                         f"kx.mib={ctx.payload_mib}")
     boot = machine.boot(ctx.spec(image, initrd, append, disk), ctx.log, ctx.boot_timeout() * 2)
     ctx.judge_args = [{"token": ctx.token, "chunks": (ctx.payload_mib << 20) // 4096}]
     return judge(boot, ctx, *ctx.judge_args)
 
 
-def default_crashkernel(ctx):
-    """crashkernel=256M unless --append says otherwise."""
-    return [] if "crashkernel=" in ctx.append_extra else [f"crashkernel={CRASHKERNEL}"]
-
-
 def check_ranges(v, boot, ctx):
     """The regions reserved are what crashkernel= asks for; the capture kernel
     is given each of them, the one it runs in first, and uses only them."""
-    want = crashkernel.expected(" ".join([*default_crashkernel(ctx), ctx.append_extra]))
+    want = crashkernel.expected(" ".join(crashkernel.given(ctx.append_extra)))
     _, cr = common.find(boot, "KX-CRASH-RANGES")
     _, us = common.find(boot, "KX-USABLE")
     _, sr = common.find(boot, "KX-SYSRAM")

@@ -148,6 +148,15 @@ def read_state(stub):
     return {"pc": pc, "el": el, "sctlr": sctlr, "window": stub.mem(pc, 32)}
 
 
+def run_to(stub, addr):
+    """Let the guest run until it reaches ADDR (a hardware breakpoint, removed
+    once hit); it is left stopped there."""
+    stub.hbreak(addr)
+    stub.cont()
+    stub.wait_stop()
+    stub.hbreak(addr, on=False)
+
+
 def sample(m, stub, code, exits):
     """Sample from KX-EXEC until an exit is caught, the routine is left, or
     the window closes. The guest is left running (a detach would stop it)."""

@@ -177,10 +177,7 @@ def stop_in_copy(m, stub, code, after, before=None):
 def stop_at(stub, code, addr):
     """Run to ADDR (a hardware breakpoint); the state there and its offset
     in the routine."""
-    stub.hbreak(addr)
-    stub.cont()
-    stub.wait_stop()
-    stub.hbreak(addr, on=False)
+    mmu_state.run_to(stub, addr)
     st = mmu_state.read_state(stub)
     return st, mmu_state.match_offset(code, st.pop("window"))
 

@@ -65,10 +65,7 @@ def inject(m, stub, code, load_off, base_reg, bad_va):
         off = mmu_state.match_offset(code, st["window"])
         if off is not None:
             routine = st["pc"] - off
-            stub.hbreak(routine + load_off)
-            stub.cont()
-            stub.wait_stop()
-            stub.hbreak(routine + load_off, on=False)
+            mmu_state.run_to(stub, routine + load_off)
             stopped_at = stub.reg("pc")
             stub.set_reg(base_reg, bad_va)
             stub.cont()
