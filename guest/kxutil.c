@@ -10,6 +10,12 @@
  *   kxutil usable FDT           /chosen/linux,usable-memory-range of a
  *                               flattened device tree (/sys/firmware/fdt:
  *                               under ACPI there is no /proc/device-tree)
+ *   kxutil kvm COUNT [PROGRESS] run a KVM guest for COUNT MMIO exits (0:
+ *                               forever), its count in PROGRESS every 100
+ *   kxutil vabits               the user VA size the kernel gives (52-bit
+ *                               kernels fall back to 48 without LVA)
+ *   kxutil linear-holes PTDUMP  KiB of the linear map mapped, and unmapped
+ *                               between mapped ranges (kernel_page_tables)
  *
  * The pattern is laid out in 4 KiB chunks. Physical pages are at least
  * 4 KiB and aligned, so each chunk is contiguous in physical memory and can
@@ -20,11 +26,14 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kvm.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -383,6 +392,226 @@ static int cmd_usable(const char *path)
 	return 0;
 }
 
+/*
+ * kvm: a minimal VMM. Its one vCPU counts in x1 and stores each count to an
+ * address outside its memory, so every iteration exits to us as MMIO:
+ * seeing 1, 2, 3, ... proves the guest executes and makes progress. There
+ * is no vgic: the guest takes no interrupts and never needs one.
+ */
+#define KVM_MEM_BASE	0x40000000ULL
+#define KVM_MEM_SIZE	0x10000		/* a whole page for any page size */
+#define KVM_MMIO_ADDR	0x50000000ULL
+
+static const uint32_t kvm_guest_code[] = {
+	0xd2800001,	/*       mov x1, #0     */
+	0x91000421,	/* loop: add x1, x1, #1 */
+	0xf9000041,	/*       str x1, [x2]   */
+	0x17fffffe,	/*       b   loop       */
+};
+
+/* Setup failures are fatal: say what failed and why. */
+static void kvm_fail(const char *what)
+{
+	fprintf(stderr, "kxutil: kvm: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int kvm_ioctl(int fd, unsigned long req, void *arg, const char *name)
+{
+	int ret = ioctl(fd, req, arg);
+
+	if (ret < 0)
+		kvm_fail(name);
+	return ret;
+}
+#define KVM_IOCTL(fd, req, arg) kvm_ioctl(fd, req, arg, #req)
+
+static void kvm_set_core(int vcpu, uint64_t off, uint64_t val)
+{
+	struct kvm_one_reg reg = {
+		.id = KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | off,
+		.addr = (uintptr_t)&val,
+	};
+
+	KVM_IOCTL(vcpu, KVM_SET_ONE_REG, &reg);
+}
+
+/* The count only grows, so each write covers the previous one whole. */
+static void kvm_progress(int fd, unsigned long exits)
+{
+	char text[32];
+	int n = snprintf(text, sizeof(text), "%lu\n", exits);
+
+	if (pwrite(fd, text, n, 0) != n)
+		kvm_fail("progress file");
+}
+
+/* Return vCPU 0's fd, ready to run the guest code, and map its kvm_run. */
+static int kvm_setup(struct kvm_run **run)
+{
+	struct kvm_userspace_memory_region region = {
+		.guest_phys_addr = KVM_MEM_BASE,
+		.memory_size = KVM_MEM_SIZE,
+	};
+	struct kvm_vcpu_init init;
+	int kvm, vm, vcpu, size;
+	void *mem;
+
+	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0)
+		kvm_fail("/dev/kvm");
+	if (KVM_IOCTL(kvm, KVM_GET_API_VERSION, NULL) != KVM_API_VERSION) {
+		fprintf(stderr, "kxutil: kvm: KVM API version is not %d\n", KVM_API_VERSION);
+		exit(1);
+	}
+	vm = KVM_IOCTL(kvm, KVM_CREATE_VM, NULL);	/* type 0: default IPA size */
+	mem = mmap(NULL, KVM_MEM_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		kvm_fail("mmap guest memory");
+	memcpy(mem, kvm_guest_code, sizeof(kvm_guest_code));
+	region.userspace_addr = (uintptr_t)mem;
+	KVM_IOCTL(vm, KVM_SET_USER_MEMORY_REGION, &region);
+	vcpu = KVM_IOCTL(vm, KVM_CREATE_VCPU, NULL);	/* vcpu id 0 */
+	size = KVM_IOCTL(kvm, KVM_GET_VCPU_MMAP_SIZE, NULL);
+	*run = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+	if (*run == MAP_FAILED)
+		kvm_fail("mmap kvm_run");
+	KVM_IOCTL(vm, KVM_ARM_PREFERRED_TARGET, &init);
+	KVM_IOCTL(vcpu, KVM_ARM_VCPU_INIT, &init);
+	/* init zeroed x1 and put PSTATE at EL1h with interrupts masked */
+	kvm_set_core(vcpu, KVM_REG_ARM_CORE_REG(regs.pc), KVM_MEM_BASE);
+	kvm_set_core(vcpu, KVM_REG_ARM_CORE_REG(regs.regs[2]), KVM_MMIO_ADDR);
+	return vcpu;
+}
+
+/* Check one exit is the guest's next store; return 0 if it is. */
+static int kvm_check_exit(const struct kvm_run *run, uint64_t want, unsigned long exits)
+{
+	uint64_t val;
+
+	if (run->exit_reason != KVM_EXIT_MMIO) {
+		fprintf(stderr, "kxutil: kvm: exit reason %u, not KVM_EXIT_MMIO, after %lu exits\n",
+			run->exit_reason, exits);
+		return 1;
+	}
+	memcpy(&val, run->mmio.data, sizeof(val));
+	if (run->mmio.is_write && run->mmio.len == 8 &&
+	    run->mmio.phys_addr == KVM_MMIO_ADDR && val == want)
+		return 0;
+	fprintf(stderr, "kxutil: kvm: MMIO %s len=%u addr=0x%llx value=%llu after %lu exits, "
+		"expected write len=8 addr=0x%llx value=%llu\n",
+		run->mmio.is_write ? "write" : "read", run->mmio.len,
+		(unsigned long long)run->mmio.phys_addr, (unsigned long long)val,
+		exits, KVM_MMIO_ADDR, (unsigned long long)want);
+	return 1;
+}
+
+static int cmd_kvm(const char *count_text, const char *progress)
+{
+	char *end;
+	unsigned long count = strtoul(count_text, &end, 0), exits = 0;
+	struct kvm_run *run;
+	uint64_t last = 0;
+	int vcpu, pfd = -1;
+
+	if (!*count_text || *end) {
+		fprintf(stderr, "kxutil: kvm: COUNT must be a number, not '%s'\n", count_text);
+		return 2;
+	}
+	vcpu = kvm_setup(&run);
+	if (progress) {
+		pfd = open(progress, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (pfd < 0)
+			kvm_fail(progress);
+		kvm_progress(pfd, 0);	/* a poller sees a number from the start */
+	}
+	while (!count || exits < count) {
+		if (ioctl(vcpu, KVM_RUN, NULL) < 0) {
+			if (errno == EINTR)	/* a signal, or a timer line change */
+				continue;
+			/* ENOSYS means a data abort without a valid syndrome */
+			fprintf(stderr, "kxutil: kvm: KVM_RUN after %lu exits: %s\n",
+				exits, strerror(errno));
+			return 1;
+		}
+		if (kvm_check_exit(run, last + 1, exits))
+			return 1;
+		last++;
+		if (++exits % 100 == 0 && pfd >= 0)
+			kvm_progress(pfd, exits);
+	}
+	printf("kvm exits=%lu last=%llu\n", exits, (unsigned long long)last);
+	return 0;
+}
+
+/*
+ * TASK_SIZE is 1 << vabits_actual: the highest bit at which a page can be
+ * mapped gives the VA size the kernel runs with.
+ */
+static int cmd_vabits(void)
+{
+	static const int bits[] = { 52, 48, 47, 42, 39, 36 };
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned int i;
+
+	for (i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
+		void *want = (void *)(1UL << (bits[i] - 1));
+		void *got = mmap(want, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
+				 MAP_FIXED_NOREPLACE, -1, 0);
+
+		if (got == want) {
+			printf("%d\n", bits[i]);
+			return 0;
+		}
+	}
+	fprintf(stderr, "kxutil: vabits: no VA size of %d..%d bits maps\n", bits[0],
+		bits[sizeof(bits) / sizeof(bits[0]) - 1]);
+	return 1;
+}
+
+/*
+ * v5.10 prints no marker before the linear map: it is what comes before
+ * "Linear Mapping end". Each line is a range with its level and, if it has
+ * any bits, its attributes; the first is " " when valid and "F" when not
+ * (debug_pagealloc clears only the valid bit). The unmapped space counted
+ * is that between the first and the last mapped range, not what lies past
+ * the end of memory.
+ */
+static int cmd_linear_holes(const char *path)
+{
+	unsigned long long mapped = 0, unmapped = 0, pending = 0, start, end;
+	int seen = 0, n;
+	char line[512], level[8];
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		fprintf(stderr, "kxutil: linear-holes: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "Linear Mapping end"))
+			break;
+		if (sscanf(line, "0x%llx-0x%llx %*u%*c %7s%n", &start, &end, level, &n) != 3)
+			continue;
+		if (line[n] == ' ' && line[n + 1] == ' ') {	/* valid */
+			mapped += end - start;
+			unmapped += pending;
+			pending = 0;
+			seen = 1;
+		} else if (seen) {
+			pending += end - start;
+		}
+	}
+	fclose(f);
+	if (!seen) {
+		fprintf(stderr, "kxutil: linear-holes: %s has no mapped linear map\n", path);
+		return 1;
+	}
+	printf("mapped_kb=%llu unmapped_kb=%llu\n", mapped >> 10, unmapped >> 10);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct timespec ts;
@@ -402,7 +631,13 @@ int main(int argc, char **argv)
 		return cmd_kcore(argv[2], argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "usable"))
 		return cmd_usable(argv[2]);
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "kvm"))
+		return cmd_kvm(argv[2], argc == 4 ? argv[3] : NULL);
+	if (argc == 2 && !strcmp(argv[1], "vabits"))
+		return cmd_vabits();
+	if (argc == 3 && !strcmp(argv[1], "linear-holes"))
+		return cmd_linear_holes(argv[2]);
 	fprintf(stderr, "usage: kxutil now | fill|hold|vmcore TOKEN MIB | kcore STATE PA | "
-		"usable FDT\n");
+		"usable FDT | kvm COUNT [PROGRESS_FILE] | vabits | linear-holes PTDUMP\n");
 	return 2;
 }

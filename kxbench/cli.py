@@ -40,7 +40,7 @@ def configs_of(arg):
 
 def cmd_build(args):
     for config in configs_of(args.config):
-        print(kbuild.build(args.kernel, config))
+        print(kbuild.build(args.kernel, config, variant=args.variant))
 
 
 def mem_arg(text):
@@ -166,6 +166,9 @@ def parser():
         b.add_argument("--kernel", default="series", choices=kbuild.KERNELS)
         b.add_argument("--config", default="4k-48" if name == "build" else "all",
                        choices=["all", *kbuild.CONFIGS])
+        if name == "build":
+            b.add_argument("--variant", default="", choices=[v for v in kbuild.VARIANTS if v],
+                           help="a build variant (configs/VARIANT.config), e.g. server")
         b.set_defaults(fn=fn)
     r = sub.add_parser("run", help="run one scenario; exit 0 iff it passed")
     r.add_argument("scenario", choices=list(SCENARIOS))

@@ -24,6 +24,8 @@ KINDS = {
 SCHEMA = {
     "KX-BOOT": "scenario:word gen:int role:word el:int efi:word acpi:word cpus:int "
                "memfree_kb:int boot_id:word release:word",
+    "KX-FEATURES": "gen:int role:word vhe:word kvm:word kpti:word pac:word va_bits:int",
+    "KX-LINEAR": "gen:int role:word mapped_kb:int unmapped_kb:int memfree_kb:int",
     "KX-KLOG": "gen:int role:word warnings:int bugs:int oopses:int kasan:int kmemleak:int",
     "KX-KLOG-FIRST": "gen:int role:word",
     "KX-GEN": "gen:int token:word sha256:hex payload_bytes:int el:int efi:word",
@@ -32,6 +34,8 @@ SCHEMA = {
     "KX-LOADED": "gen:int mode:word load_ns:int memfree_before_kb:int memfree_after_kb:int "
                  "segment_bytes:int loaded:int",
     "KX-EXEC": "gen:int",
+    "KX-KVM-ALIVE": "gen:int alive:int exits_before:int exits_after:int",
+    "KX-KVM-RUN": "gen:int rc:int exits:int",
     "KX-DONE": "gen:int",
     "KX-PTWALK-LIVE": "gen:int",
     "KX-PTDUMP-BEGIN": "",

@@ -1,8 +1,10 @@
 """The kexec matrix of the series: every scenario that kexecs, on every
 config under every profile, with a 32 MiB and a 256 MiB payload and with
 four CPUs (design.md section 6, issue 4), ptwalk on every config under
-dt-el2 and uefi (issue 10), and crashkernel=,high/,low kdump, bad
-crashkernel= values and a shrunk crash kernel region (issue 11).
+dt-el2 and uefi (issue 10), crashkernel=,high/,low kdump, bad
+crashkernel= values and a shrunk crash kernel region (issue 11), and the
+server build variant with VHE, KVM, KPTI, pointer authentication and
+debug_pagealloc, and 64k-52 without LVA (issue 14).
 
 It is too large for every `make check`, so make check runs a sample that
 rotates: cell i is in the sample of seed s when (i + s) % stride == 0. The
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runner
+from .scenarios import kexec_reboot
 from .util import CACHE, REPO
 
 CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48", "64k-52")
@@ -52,6 +55,8 @@ class Cell:
     smp: int = 1
     kernel: str = "series"
     append: str = ""
+    cpu: str = ""       # QEMU cpu; "" for the config's default
+    variant: str = ""   # build variant, e.g. server
 
     @property
     def pending(self):
@@ -67,13 +72,19 @@ class Cell:
             args += ["--smp", str(self.smp)]
         if self.append:
             args += ["--append", self.append]
+        if self.cpu:
+            args += ["--cpu", self.cpu]
+        if self.variant:
+            args += ["--variant", self.variant]
         return args
 
     def __str__(self):
         extra = "".join([f"-{self.payload_mib}m" if self.payload_mib != 32 else "",
                          f"-smp{self.smp}" if self.smp != 1 else "",
-                         "-" + re.sub(r"[=, ]+", "-", self.append) if self.append else ""])
-        return f"{self.kernel}-{self.config}-{self.profile}-{self.scenario}{extra}"
+                         "-" + re.sub(r"[=, ]+", "-", self.append) if self.append else "",
+                         f"-{self.cpu}" if self.cpu else ""])
+        config = self.config + (f"-{self.variant}" if self.variant else "")
+        return f"{self.kernel}-{config}-{self.profile}-{self.scenario}{extra}"
 
 
 def cells():
@@ -93,6 +104,38 @@ def cells():
                 out += [Cell("kdump", config, profile, append=f"{HIGH_LOW} kx.kexec=file"),
                         Cell("bad-crashkernel", config, profile),
                         Cell("crash-shrink", config, profile)]
+    return out + server_cells()
+
+
+# The server build variant on the CPUs that exercise each path (issue 14):
+# max gives VHE (the kernel at EL2), pointer authentication, E0PD and LVA;
+# cortex-a57 gives KVM without VHE (EL2 owned by the hypervisor) and KPTI
+# forced by KASLR. Each scenario that applies, with kpti=1 and with
+# debug_pagealloc=on; kx.kvm=1 keeps a KVM guest running across kexec -e.
+# 64k-52 (the minimal config) on cortex-a57 runs a 52-bit kernel without LVA.
+SERVER_SCENARIOS = ("kexec-reboot", "kexec-file", "kdump", "hibernate", "mmu-state")
+
+
+def server_cells():
+    out = []
+    for cpu, profile, append in (("max", "dt-el2", ""), ("max", "uefi", ""),
+                                 ("cortex-a57", "dt-el2", ""),
+                                 ("max", "dt-el2", "kpti=1"),
+                                 ("cortex-a57", "dt-el2", "debug_pagealloc=on")):
+        out += [Cell(s, "4k-48", profile, append=append, cpu=cpu, variant="server")
+                for s in SERVER_SCENARIOS]
+    out += [Cell("kexec-reboot", "4k-48", profile, append=kexec_reboot.KVM_ALIVE, cpu=cpu, variant="server")
+            for cpu, profile in (("max", "dt-el2"), ("cortex-a57", "dt-el2"),
+                                 ("max", "uefi"))]
+    out += [Cell(s, "4k-48", profile, append=append, cpu=cpu, variant="server")
+            for s, profile, cpu, append in (
+                ("kexec-reboot", "uefi", "cortex-a57", ""),
+                ("kdump", "uefi", "cortex-a57", ""),
+                ("kexec-reboot", "dt-el1", "cortex-a57", ""),
+                ("kexec-reboot", "uefi", "max", "debug_pagealloc=on"),
+                ("kexec-chain", "dt-el2", "cortex-a57", "debug_pagealloc=on"))]
+    out += [Cell(s, "64k-52", profile, cpu="cortex-a57")
+            for profile in ("dt-el2", "uefi") for s in SERVER_SCENARIOS]
     return out
 
 

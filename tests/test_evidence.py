@@ -29,8 +29,15 @@ def printed_by_init(tag):
     funcs = shell_functions(INIT)
     joined = INIT.replace("\\\n", " ")
     stmts = [ln for ln in joined.splitlines() if re.search(rf'"{re.escape(tag)}[ "]', ln)]
-    return [s + " ".join(body for name, body in funcs.items() if f"$({name})" in s)
+    return [s + " ".join(body for name, body in funcs.items() if f"$({name})" in s) +
+            " ".join(kxutil_output(verb) for verb in re.findall(r"\$\(kxutil ([\w-]+)", s))
             for s in stmts]
+
+
+def kxutil_output(verb):
+    """What `kxutil VERB` prints: the printf formats of its cmd_VERB()."""
+    m = re.search(rf"^static int cmd_{verb.replace('-', '_')}\(.*?^\}}", KXUTIL, re.M | re.S)
+    return " ".join(re.findall(r'printf\("([^"]*)"', m.group(0))) if m else ""
 
 
 def printed_by_kxutil(tag):

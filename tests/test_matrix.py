@@ -4,10 +4,11 @@ from kxbench import matrix
 
 def test_the_matrix_covers_every_config_profile_and_variant():
     cells = matrix.cells()
-    assert len(cells) == len(set(cells)) == 200
+    assert len(cells) == len(set(cells)) == 243
+    minimal = [c for c in cells if not c.cpu and not c.variant]
     for config in matrix.CONFIGS:
         for profile in matrix.PROFILES:
-            mine = [c for c in cells if (c.config, c.profile) == (config, profile)]
+            mine = [c for c in minimal if (c.config, c.profile) == (config, profile)]
             ptwalk = {"ptwalk"} if profile in matrix.PTWALK_PROFILES else set()
             bad = {"bad-crashkernel", "crash-shrink"} if profile == "dt-el2" else set()
             assert {c.scenario for c in mine} == set(matrix.SCENARIOS) | ptwalk | bad
@@ -18,6 +19,23 @@ def test_the_matrix_covers_every_config_profile_and_variant():
                                 else set())
             assert any(c.payload_mib == 256 for c in mine)
             assert any(c.smp == 4 for c in mine)
+
+
+def test_the_server_cells_run_each_scenario_on_each_cpu_path():
+    server = [c for c in matrix.cells() if c.variant == "server"]
+    assert {c.config for c in server} == {"4k-48"}
+    paths = {(c.cpu, c.profile, c.append) for c in server}
+    for path in (("max", "dt-el2", ""), ("max", "uefi", ""), ("cortex-a57", "dt-el2", ""),
+                 ("max", "dt-el2", "kpti=1"), ("cortex-a57", "dt-el2", "debug_pagealloc=on")):
+        assert path in paths
+        assert {c.scenario for c in server if (c.cpu, c.profile, c.append) == path} >= \
+            set(matrix.SERVER_SCENARIOS)
+    kvm = {(c.cpu, c.profile) for c in server if c.append == "kx.kvm=1"}
+    assert {("max", "dt-el2"), ("cortex-a57", "dt-el2")} <= kvm
+    assert ("cortex-a57", "dt-el1", "") in paths    # KVM cannot initialise: kvm=none
+    no_lva = [c for c in matrix.cells() if (c.config, c.cpu) == ("64k-52", "cortex-a57")]
+    assert {c.scenario for c in no_lva} == set(matrix.SERVER_SCENARIOS)
+    assert {c.profile for c in no_lva} == {"dt-el2", "uefi"}
 
 
 def test_consecutive_seeds_shift_by_one_cell_and_cover_everything_once():
@@ -46,6 +64,10 @@ def test_cell_arguments_name_only_what_differs_from_the_defaults():
                            "--profile", "uefi", "--payload-mib", "256", "--smp", "4"]
     assert str(cell) == "series-64k-52-uefi-kexec-file-256m-smp4"
     assert matrix.Cell("kdump", "4k-48", "dt-el1").args()[-2:] == ["--profile", "dt-el1"]
+    server = matrix.Cell("mmu-state", "4k-48", "uefi", append="kpti=1", cpu="max",
+                         variant="server")
+    assert server.args()[-6:] == ["--append", "kpti=1", "--cpu", "max", "--variant", "server"]
+    assert str(server) == "series-4k-48-server-uefi-mmu-state-kpti-1-max"
 
 
 def test_pending_cells_fail_the_run_only_by_passing(monkeypatch, capsys):

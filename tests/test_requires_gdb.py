@@ -19,6 +19,7 @@ from test_ptwalk import GOOD_COPY, HOLE, IDMAP, LIVE, RAM, SAMPLE, copy_of
 from test_ptwalk import lines as ptwalk_lines
 from test_ptwalk import walk
 from test_selftests import guest as selftests_guest
+from test_server import with_features
 from test_verdicts import (OFF, ON, TLBI, boot, ctx, memhp_lines, parked, reboot_expect,
                            reboot_lines, st)
 
@@ -105,6 +106,32 @@ def test_mmu_state_baseline_passes():
 def test_mmu_state_fails_on_each_broken_requirement(mutate, needle):
     assert mmu_judge(mmu_inputs()).passed
     fails_with(mmu_judge(mutate(mmu_inputs())), needle)
+
+
+# Under VHE (the server variant on cpu max, at EL2) the copy runs at EL2 with
+# HCR_EL2.E2H set, as measured: SCTLR_EL2=0x18fc74791d while copying, and
+# SCTLR_EL2=0x30500800 (the routine's write to SCTLR_EL1, redirected) at the jump.
+VHE_COPY = {**COPY, "el": 2, "sctlr": 0x18fc74791d, "e2h": 1}
+VHE_JUMP = {**st(2, OFF), "e2h": 1}
+
+
+def vhe_judge(samples, jump=VHE_JUMP, **ctx_kw):
+    c = ctx("mmu-state", cpu="max", variant="server", **ctx_kw)
+    return mmu_state.judge(boot(*with_features(reboot_lines())), c, reboot_expect(), samples,
+                           jump, MMU_OFF, TLBI)
+
+
+def test_mmu_state_under_vhe_wants_the_copy_at_el2_with_e2h():
+    v = vhe_judge([VHE_COPY] * 3)
+    assert v.passed, v.reasons
+    assert v.evidence["copy_at"] == "EL2 under E2H"
+    fails_with(vhe_judge([VHE_COPY] * 2 + [COPY]),
+               "1 of 3 copy samples lacked EL2 under E2H with M, C and I set; first: EL1")
+    fails_with(vhe_judge([VHE_COPY] * 2 + [{**VHE_COPY, "e2h": 0}]),
+               "1 of 3 copy samples lacked EL2 under E2H")
+    # Without VHE (EL1 profile, or another CPU) the copy belongs at EL1.
+    fails_with(vhe_judge([VHE_COPY] * 3, profile="dt-el1"),
+               "3 of 3 copy samples lacked EL1 with M, C and I set")
 
 
 # reloc-fault ----------------------------------------------------------------

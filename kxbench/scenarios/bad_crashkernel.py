@@ -48,7 +48,7 @@ def judge(*args):
                       f"{name}: reserved {cr['ranges']} in /proc/iomem, expected nothing")
         v.require(common.find(boot, "KX-DONE")[0] is not None,
                   f"{name}: the guest did not reach the end of its init")
-        common.check_exit(v, boot, name)
+        common.check_exit(v, boot, ctx, name)
         results[words] = {"message": said, "ranges": cr and cr["ranges"]}
     v.evidence["cases"] = results
     if not v.passed and v.first_bad_line is None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import evidence, kbuild, machine, userland
+from . import features
 from ..initramfs import Cpio
 from ..util import BUILD, KxError, sha256_file
 
@@ -172,10 +173,12 @@ def check_crash(v, boot, name="boot", expected_panic=None):
             return
 
 
-def check_exit(v, boot, name="boot", expected_panic=None):
+def check_exit(v, boot, ctx, name="boot", expected_panic=None):
     """The QEMU process must have ended by itself, not by our timeout, no
-    kernel may have crashed, and their logs must hold no error."""
+    kernel may have crashed, their logs must hold no error, and each ran
+    with the features CTX's cell asks for."""
     check_kernel_log(v, boot, name)
+    features.check(v, boot, ctx, name)
     check_crash(v, boot, name, expected_panic)
     if boot.timed_out:
         v.timed_out = True

@@ -95,7 +95,7 @@ def judge(boot, ctx, expect):
     _, res = common.find(boot, "KX-CRASHRES")
     if not v.require(res is not None and res["range"] != "none",
                      f"no crash kernel region with crashkernel={expect['crashkernel']}"):
-        common.check_exit(v, boot)
+        common.check_exit(v, boot, ctx)
         return v
     first, last = (int(x, 16) for x in res["range"].split("-"))
     pa, size = first, last + 1 - first
@@ -109,7 +109,7 @@ def judge(boot, ctx, expect):
     start = loaded.get(pa) or unloaded.get(pa)
     if not v.require(start is not None and start["found"] == "1",
                      "/proc/kcore has no linear-map address for the region"):
-        common.check_exit(v, boot)
+        common.check_exit(v, boot, ctx)
         return v
     lo = int(start["va"], 16)
     hi = lo + size
@@ -146,7 +146,7 @@ def judge(boot, ctx, expect):
               "reads prove nothing")
     v.require(common.find(boot, "KX-DONE", gen=0)[0] is not None,
               "the guest did not finish (no KX-DONE)")
-    common.check_exit(v, boot)
+    common.check_exit(v, boot, ctx)
     v.evidence |= {"region": {"pa": hex(pa), "va": hex(lo), "size": size}, "linear": evidence,
                    "kcore": {"loaded": list(loaded.values()),
                              "unloaded": list(unloaded.values())}}

@@ -39,7 +39,7 @@ def judge(hib, res, ctx, expect):
     v.require(not hib.timed_out and hib.exit_code == 0,
               f"the hibernating boot did not power off by itself "
               f"(exit {hib.exit_code}, timed out {hib.timed_out})")
-    common.check_exit(v, hib, "hibernating boot")
+    common.check_exit(v, hib, ctx, "hibernating boot")
     common.check_boot_line(v, res, ctx, role="resume")
     _, held = common.find(res, "KX-HELD")
     rline, rf = common.find(res, "KX-RESUMED")
@@ -60,7 +60,7 @@ def judge(hib, res, ctx, expect):
                   f"resumed at EL{rf['el']}, expected EL{ctx.expected_el}")
     v.require(common.find(res, "KX-DONE")[0] is not None,
               "the resumed system did not finish (no KX-DONE)")
-    common.check_exit(v, res, "resuming boot")
+    common.check_exit(v, res, ctx, "resuming boot")
     v.evidence |= {"hibernated": hf, "planted": planted, "held": held, "resumed": rf,
                   "expected": {"token": tok, "chunks": chunks}}
     if hline:

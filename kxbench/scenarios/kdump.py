@@ -96,7 +96,7 @@ def judge(boot, ctx, expect):
     regions = check_ranges(v, boot, ctx)
     done, _ = common.find(boot, "KX-DONE")
     v.require(done is not None, "the capture kernel did not finish")
-    common.check_exit(v, boot, expected_panic="sysrq triggered crash")
+    common.check_exit(v, boot, ctx, expected_panic="sysrq triggered crash")
     v.evidence |= {"crashed": main, "capture": capture, "vmcore_elf": elf,
                   "vmcoreinfo": info, "pattern": pat, "makedumpfile": mdf,
                   "expected": {"token": tok, "chunks": chunks, "page_size": ctx.page_size},

@@ -7,6 +7,9 @@ from . import common
 # Asks the guest to make kexec-tools place the new kernel over the old one's
 # text and data (see guest/init), which the judge then requires.
 OLD_KERNEL = "kx.placement=old-kernel"
+# Asks the guest to keep a KVM guest running across kexec -e and to run one
+# again in the new kernel (issue 14), which the judge then requires.
+KVM_ALIVE = "kx.kvm=1"
 
 
 def mode(ctx):
@@ -118,10 +121,12 @@ def judge(boot, ctx, expect):
                 v.require(gens[-1]["placement"]["lands_on_old_kernel"],
                           f"gen {g - 1}: asked to load over the old kernel, no segment "
                           f"lands on it: {gens[-1]['placement']}")
+    if KVM_ALIVE in ctx.append_extra.split():
+        check_kvm(v, boot, expect["gens"])
     done, _ = common.find(boot, "KX-DONE", gen=expect["gens"])
     if v.passed:
         v.require(done is not None, f"gen {expect['gens']} did not finish")
-    common.check_exit(v, boot)
+    common.check_exit(v, boot, ctx)
     v.evidence["gen0"] = f0
     v.evidence["generations"] = gens
     if gens:
@@ -134,3 +139,22 @@ def judge(boot, ctx, expect):
     if not v.passed and v.first_bad_line is None:
         v.first_bad_line = common.first_bad(boot)
     return v
+
+
+def check_kvm(v, boot, gens):
+    """Each generation but the last had a KVM guest running, and making
+    progress, when it called kexec -e; each one after the first ran one."""
+    runs = []
+    for g in range(gens):
+        _, alive = common.find(boot, "KX-KVM-ALIVE", gen=g)
+        if v.require(alive is not None, f"gen {g}: no KVM guest was running at kexec -e"):
+            v.require(alive["alive"] == "1" and
+                      int(alive["exits_after"]) > int(alive["exits_before"]) > 0,
+                      f"gen {g}: the KVM guest was not running and making progress at "
+                      f"kexec -e: {alive}")
+        _, ran = common.find(boot, "KX-KVM-RUN", gen=g + 1)
+        if v.require(ran is not None, f"gen {g + 1}: ran no KVM guest"):
+            v.require(ran["rc"] == "0" and int(ran["exits"]) > 0,
+                      f"gen {g + 1}: the KVM guest failed: {ran}")
+        runs.append({"gen": g, "alive_at_kexec": alive, "next_kernel_run": ran})
+    v.evidence["kvm"] = runs

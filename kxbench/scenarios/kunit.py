@@ -59,7 +59,7 @@ def judge(boot, ctx, expect):
         v.require(not failed, f"suite {name}: failed cases {', '.join(failed)}")
         v.require(suite["ok"], f"suite {name} did not report ok")
     common.check_boot_line(v, boot, ctx, gen=0)
-    common.check_exit(v, boot)
+    common.check_exit(v, boot, ctx)
     v.evidence |= {"suites": suites}
     v.metrics = {"cases": sum(len(s["cases"]) for s in suites.values())}
     if not v.passed and v.first_bad_line is None:

@@ -10,9 +10,10 @@ catch the jump.
 A sample after the routine's write that turns the MMU off (the last
 `msr sctlr_el1`) is a tail sample: the few instructions that start the new
 image run with the MMU off by design, so they must show M clear.
-Pass: at least one copy sample, every copy sample at EL1 with SCTLR_EL1.M,
-C and I set, every tail sample and the jump with M clear; the reboot's own
-evidence must hold.
+Pass: at least three copy samples, every copy sample at EL1 with
+SCTLR_EL1.M, C and I set (a VHE kernel, the server variant on cpu max at
+EL2, copies at EL2: there SCTLR_EL2.M, C and I, and HCR_EL2.E2H), every tail
+sample and the jump with M clear; the reboot's own evidence must hold.
 On the base, which relocates with the MMU off (at EL2 under dt-el2), this
 fails, and its evidence says what it saw.
 """
@@ -27,10 +28,11 @@ from pathlib import Path
 from .. import machine
 from ..gdbstub import Stub
 from ..util import KxError
-from . import common, kexec_reboot
+from . import common, features, kexec_reboot
 
 ROUTINE = "arm64_relocate_new_kernel"
 SCTLR_M, SCTLR_C, SCTLR_I = 1 << 0, 1 << 2, 1 << 12
+HCR_E2H = 1 << 34
 # SCTLR_EL1 out of reset on a little-endian kernel: its RES1 bits (11, 20,
 # 22, 28, 29) only. What the routine must leave for the new image.
 SCTLR_EL1_RESET = (1 << 11) | (1 << 20) | (1 << 22) | (1 << 28) | (1 << 29)
@@ -61,12 +63,16 @@ def disassemble(vmlinux, symbol=ROUTINE):
 
 
 def routine_code(vmlinux, symbol=ROUTINE):
-    """(bytes, offsets of the exits) of SYMBOL, from VMLINUX."""
+    """(bytes up to its last exit, offsets of the exits) of SYMBOL, from
+    VMLINUX. The vectors past the exits are left out: their runs of NOPs
+    also match NOP padding anywhere in a kernel (the server config has
+    many), which would pass for a sample in the routine."""
     insns = disassemble(vmlinux, symbol)
-    code = b"".join(word.to_bytes(4, "little") for _, word, _, _ in insns)
     exits = [off for off, _, mnemonic, _ in insns if mnemonic in EXITS]
-    if not code or not exits:
+    if not insns or not exits:
         raise KxError(f"cannot disassemble {symbol} in {vmlinux}")
+    code = b"".join(word.to_bytes(4, "little") for off, word, _, _ in insns
+                    if off <= exits[-1])
     return code, exits
 
 
@@ -145,7 +151,10 @@ def read_state(stub):
     pc, cpsr = stub.reg("pc"), stub.reg("cpsr")
     el = (cpsr >> 2) & 3
     sctlr = stub.reg({1: "SCTLR", 2: "SCTLR_EL2", 3: "SCTLR_EL3"}[regime(el)])
-    return {"pc": pc, "el": el, "sctlr": sctlr, "window": stub.mem(pc, 32)}
+    st = {"pc": pc, "el": el, "sctlr": sctlr, "window": stub.mem(pc, 32)}
+    if el == 2:     # under VHE (E2H) the kernel's *_EL1 accesses reach EL2's
+        st["e2h"] = int(bool(stub.reg("HCR_EL2") & HCR_E2H))
+    return st
 
 
 def run_to(stub, addr):
@@ -209,7 +218,8 @@ def run(ctx):
 def describe(st):
     s = st["sctlr"]
     return (f"EL{st['el']} SCTLR_EL{regime(st['el'])}={s:#x} M={s & SCTLR_M and 1} "
-            f"C={s & SCTLR_C and 1} I={s & SCTLR_I and 1}")
+            f"C={s & SCTLR_C and 1} I={s & SCTLR_I and 1}" +
+            (f" E2H={st['e2h']}" if "e2h" in st else ""))
 
 
 def is_tail(st, mmu_off):
@@ -222,13 +232,19 @@ def judge(boot, ctx, expect, samples, jump, mmu_off, tlbis):
     v = kexec_reboot.judge(boot, ctx, expect)
     copy = [st for st in samples if not is_tail(st, mmu_off)]
     tail = [st for st in samples if is_tail(st, mmu_off)]
+    # A VHE kernel runs at EL2 and copies there, with HCR_EL2.E2H set;
+    # any other copies at EL1, EL2 parked in the hyp stub.
+    vhe = features.expected(ctx).get("vhe") == "yes"
+    copy_el = 2 if vhe else 1
+    where = f"EL{copy_el}" + (" under E2H" if vhe else "")
     if v.require(len(copy) >= MIN_COPY_SAMPLES,
                  f"{len(copy)} samples stopped inside the relocation routine's copy, "
                  f"fewer than {MIN_COPY_SAMPLES}"):
-        bad = [st for st in copy if st["el"] != 1 or
+        bad = [st for st in copy if st["el"] != copy_el or (vhe and not st.get("e2h")) or
                (st["sctlr"] & (SCTLR_M | SCTLR_C | SCTLR_I)) != SCTLR_M | SCTLR_C | SCTLR_I]
-        v.require(not bad, f"{len(bad)} of {len(copy)} copy samples lacked EL1 with "
+        v.require(not bad, f"{len(bad)} of {len(copy)} copy samples lacked {where} with "
                            f"M, C and I set; first: {describe(bad[0]) if bad else ''}")
+    v.evidence["copy_at"] = where
     on = [st for st in tail if st["sctlr"] & SCTLR_M]
     v.require(not on, f"{len(on)} of {len(tail)} samples after the MMU-off write "
                       f"still had the MMU on; first: {describe(on[0]) if on else ''}")

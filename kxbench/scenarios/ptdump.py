@@ -84,7 +84,7 @@ def judge(boot, ctx, expect):
     va_bits = int(ctx.config.split("-")[1])
     counts, mapped = leaf_counts([ln.text for ln in boot.lines], ctx.page_size, va_bits)
     v.require(mapped > 0, "the dump shows no mapped linear-map range")
-    common.check_exit(v, boot)
+    common.check_exit(v, boot, ctx)
     v.evidence |= {"leaf_entries": counts, "mapped_bytes": mapped,
                   "cmdline": ef.get("cmdline") if ef else None}
     v.metrics = {f"leaf_{k.lower()}": n for k, n in counts.items()}

@@ -243,7 +243,7 @@ def judge(boot, ctx, expect):
     not_ok = [t for t in texts if t.lstrip("# ").startswith("not ok")]
     if not_ok:
         v.first_bad_line = not_ok[0]
-    common.check_exit(v, boot)
+    common.check_exit(v, boot, ctx)
     v.evidence |= {"summary": summary, "expected": {
         "programs": {k: list(c) for k, c in expect["programs"].items()},
         "scripts": list(expect["scripts"]),
