@@ -9,10 +9,12 @@ demo:
 	$(KX) demo
 
 # Everything the tests need (host packages, pinned sources, userland, the
-# series kernel for every config, the base kernel for its UEFI cell).
+# series kernel for every config and its server variant, the base kernel for
+# its UEFI cell).
 setup:
 	$(KX) deps
 	$(KX) setup --kernel series --config all
+	$(KX) build --kernel series --config 4k-48 --variant server
 	$(KX) build --kernel base --config 4k-48
 	$(KX) build --kernel upstream --config 4k-48
 

@@ -139,7 +139,7 @@ def cmd_bench(args):
 
 def cmd_matrix(args):
     from . import matrix
-    return matrix.main(run_all=args.all, seed=args.seed, jobs=args.jobs)
+    return matrix.main(run_all=args.all, seed=args.seed, jobs=args.jobs, match=args.match)
 
 
 def cmd_demo(args):
@@ -218,6 +218,7 @@ def parser():
     mx.add_argument("--all", action="store_true", help="every cell, not a sample")
     mx.add_argument("--seed", type=int, help="the sample to run (default: the next one)")
     mx.add_argument("-j", "--jobs", type=int, default=2, help="guests at a time")
+    mx.add_argument("--match", help="only the cells whose name contains this, e.g. server")
     mx.set_defaults(fn=cmd_matrix)
     sub.add_parser("demo", help="build series, kexec reboot on dt-el2, kdump; summary"
                    ).set_defaults(fn=cmd_demo)

@@ -178,13 +178,16 @@ def run_cell(cell):
     return cell, rc == 0, line
 
 
-def main(run_all=False, seed=None, jobs=2):
+def main(run_all=False, seed=None, jobs=2, match=None):
     todo = cells()
     if not run_all:
         seed = next_seed() if seed is None else seed
         todo = sample(seed)
         print(f"kx matrix: seed {seed}, {len(todo)} of {len(cells())} cells "
               f"(KX_MATRIX_SEED={seed} reproduces)", flush=True)
+    if match:
+        todo = [c for c in todo if match in str(c)]
+        print(f"kx matrix: {len(todo)} cells match {match!r}", flush=True)
     failed, expected = [], []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for cell, passed, line in pool.map(run_cell, todo):

@@ -53,6 +53,22 @@ CELLS += [Cell("kdump", "64k-48", "dt-el2", append=f"{HIGH_LOW} kx.kexec=file"),
 # /sys/kernel/kexec_crash_size shrinks the region in whole 2 MiB units.
 CELLS += [Cell("crash-shrink", "4k-48", "dt-el2"), Cell("crash-shrink", "64k-48", "uefi")]
 
+# The server build variant (issue 14): the copy at EL2 under VHE; a KVM guest
+# running across kexec -e with KVM owning EL2 (cortex-a57, KPTI forced by
+# KASLR, software PAN) and under VHE through UEFI; kdump with kpti=1 and
+# pointer authentication; kexec_file_load with debug_pagealloc=on; and a
+# 52-bit kernel on a CPU without LVA. The other server cells rotate.
+SERVER = {"variant": "server"}
+CELLS += [Cell("mmu-state", "4k-48", "dt-el2", cpu="max", **SERVER),
+          Cell("kexec-reboot", "4k-48", "dt-el2", append=kexec_reboot.KVM_ALIVE,
+               cpu="cortex-a57", **SERVER),
+          Cell("kexec-reboot", "4k-48", "uefi", append=kexec_reboot.KVM_ALIVE, cpu="max",
+               **SERVER),
+          Cell("kdump", "4k-48", "dt-el2", append="kpti=1", cpu="max", **SERVER),
+          Cell("kexec-file", "4k-48", "dt-el2", append="debug_pagealloc=on",
+               cpu="cortex-a57", **SERVER),
+          Cell("kexec-reboot", "64k-52", "dt-el2", cpu="cortex-a57")]
+
 # The rest of the kexec matrix rotates through make check (kxbench/matrix.py);
 # tests/conftest.py picks the seed once per run and prints it in the header.
 SEED = int(os.environ.get("KX_MATRIX_SEED") or 0)
@@ -77,6 +93,7 @@ def check_cell(cell):
                 "gens", "evidence", "metrics", "build"):
         assert key in record
     assert (record["smp"], record["append"]) == (cell.smp, cell.append)
+    assert record["variant"] == cell.variant and record["cpu"] == (cell.cpu or record["cpu"])
     assert Path(record["log"]).exists()
 
 
