@@ -188,7 +188,7 @@ def parser():
     r.add_argument("--tree", help="build the kernel from this git tree instead, e.g. a "
                    "worktree of build/linux; the result says kernel=tree")
     r.add_argument("--variant", default="", choices=[v for v in kbuild.VARIANTS if v],
-                   help="a build variant (configs/VARIANT.config), e.g. lkdtm for kx.warn=1")
+                   help="a build variant (configs/VARIANT.config), e.g. server")
     r.add_argument("--json", action="store_true", help="print the result record")
     r.set_defaults(fn=cmd_run)
     j = sub.add_parser("judge", help="re-judge a saved log (build/results/RUN.log beside "

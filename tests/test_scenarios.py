@@ -158,7 +158,7 @@ def test_a_kernel_warning_fails_the_reboot_with_the_warning_named(warn):
     """A deliberately warning kernel (LKDTM's WARNING, provoked by kx.warn=1
     in every generation) must fail the reboot judge on that warning; the same
     kernel without it passes, so the warning is what failed it."""
-    args = ("kexec-reboot", "--variant", "lkdtm") + (("--append", "kx.warn=1") if warn else ())
+    args = ("kexec-reboot", "--variant", "server") + (("--append", "kx.warn=1") if warn else ())
     rc, out, record = kx_run(*args)
     if not warn:
         assert rc == 0 and record["status"] == "PASS", out

@@ -31,7 +31,7 @@ class Context:
     timeout: int = None
     append_extra: str = ""
     tree: str = None    # build the kernel from this git tree instead (./kx run --tree)
-    variant: str = ""   # build variant (configs/VARIANT.config), e.g. lkdtm
+    variant: str = ""   # build variant (configs/VARIANT.config), e.g. server
     run_id: str = ""
     started: float = field(default_factory=time.time)
 
@@ -232,7 +232,7 @@ def data_disk(path, image, next_initrd):
 
 def build(ctx, variant=None):
     """Build (or reuse) CTX's kernel, of VARIANT when the scenario needs its
-    own (kunit, memhp), else of ctx.variant; remember it for the result."""
+    own (kunit, server), else of ctx.variant; remember it for the result."""
     if variant and ctx.variant and ctx.variant != variant:
         raise KxError(f"{ctx.scenario} needs the {variant} build variant, "
                       f"not {ctx.variant}")

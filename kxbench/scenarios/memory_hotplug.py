@@ -2,7 +2,7 @@
 image's relocation tables map it; after kexec -u both work, and the reboot
 that follows is sound.
 
-4k-48 built with memory hotplug (the memhp variant), under uefi (virt
+4k-48 built with memory hotplug (the server variant), under uefi (virt
 hot-plugs memory through ACPI), with 2 GiB of RAM and room for a 1 GiB
 pc-dimm. When the guest says READY the host hot-adds the DIMM over QMP; the
 guest onlines its blocks movable and loads (kexec_load) with every segment
@@ -17,7 +17,7 @@ from .. import machine
 from ..qmp import Qmp
 from . import common, kexec_reboot
 
-VARIANT = "memhp"          # the config plus memory hotplug (configs/memhp.config)
+VARIANT = "server"         # a distribution's config, memory hotplug included
 RAM_MIB, DIMM_MIB = 2048, 1024
 ROUNDS = 3
 EJECT_WAIT_LOADED_S = 8     # the guest waits 10 s before it looks again
