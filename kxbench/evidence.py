@@ -25,6 +25,7 @@ SCHEMA = {
     "KX-BOOT": "scenario:word gen:int role:word el:int efi:word acpi:word cpus:int "
                "memfree_kb:int boot_id:word release:word",
     "KX-FEATURES": "gen:int role:word vhe:word kvm:word kpti:word pac:word va_bits:int",
+    "KX-KASLR": "gen:int role:word state:word",
     "KX-LINEAR": "gen:int role:word mapped_kb:int unmapped_kb:int memfree_kb:int",
     "KX-KLOG": "gen:int role:word warnings:int bugs:int oopses:int kasan:int kmemleak:int",
     "KX-KLOG-FIRST": "gen:int role:word",

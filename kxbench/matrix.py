@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runner
-from .scenarios import kexec_reboot
+from .scenarios import features, kdump, kexec_reboot
 from .util import CACHE, REPO
 
 CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48", "64k-52")
@@ -104,7 +104,7 @@ def cells():
                 out += [Cell("kdump", config, profile, append=f"{HIGH_LOW} kx.kexec=file"),
                         Cell("bad-crashkernel", config, profile),
                         Cell("crash-shrink", config, profile)]
-    return out + server_cells()
+    return out + server_cells() + odd_path_cells()
 
 
 # The server build variant on the CPUs that exercise each path (issue 14):
@@ -136,6 +136,27 @@ def server_cells():
                 ("kexec-chain", "dt-el2", "cortex-a57", "debug_pagealloc=on"))]
     out += [Cell(s, "64k-52", profile, cpu="cortex-a57")
             for profile in ("dt-el2", "uefi") for s in SERVER_SCENARIOS]
+    return out
+
+
+# Paths operators hit (issue 15): eight CPUs, a 512 MiB initramfs payload
+# (byte-exact), kernels run with nokaslr and, kx.kaslr=on, randomized, and
+# kdump in a kernel that a kexec reboot started.
+ODD_PAYLOAD_MIB = 512
+
+
+def odd_path_cells():
+    out = [Cell("kexec-reboot", "4k-48", p, smp=8) for p in ("dt-el2", "uefi")]
+    out += [Cell("kdump", "4k-48", "dt-el2", smp=8)]
+    out += [Cell(s, "4k-48", p, payload_mib=ODD_PAYLOAD_MIB)
+            for s, p in (("kexec-reboot", "dt-el2"), ("kexec-reboot", "uefi"),
+                         ("kexec-file", "dt-el2"))]
+    out += [Cell(s, "4k-48", p, append="nokaslr")
+            for s, p in (("kexec-reboot", "dt-el2"), ("kexec-reboot", "uefi"),
+                         ("kdump", "dt-el2"))]
+    out += [Cell(s, "4k-48", "dt-el2", append=features.KASLR_ON)
+            for s in ("kexec-reboot", "kexec-file")]
+    out += [Cell("kdump", "4k-48", p, append=kdump.KEXEC_FIRST) for p in ("dt-el2", "uefi")]
     return out
 
 

@@ -4,8 +4,9 @@ from kxbench import matrix
 
 def test_the_matrix_covers_every_config_profile_and_variant():
     cells = matrix.cells()
-    assert len(cells) == len(set(cells)) == 243
-    minimal = [c for c in cells if not c.cpu and not c.variant]
+    assert len(cells) == len(set(cells)) == 256
+    odd = set(matrix.odd_path_cells())
+    minimal = [c for c in cells if not c.cpu and not c.variant and c not in odd]
     for config in matrix.CONFIGS:
         for profile in matrix.PROFILES:
             mine = [c for c in minimal if (c.config, c.profile) == (config, profile)]
@@ -36,6 +37,15 @@ def test_the_server_cells_run_each_scenario_on_each_cpu_path():
     no_lva = [c for c in matrix.cells() if (c.config, c.cpu) == ("64k-52", "cortex-a57")]
     assert {c.scenario for c in no_lva} == set(matrix.SERVER_SCENARIOS)
     assert {c.profile for c in no_lva} == {"dt-el2", "uefi"}
+
+
+def test_the_odd_path_cells_cover_eight_cpus_a_large_payload_and_both_kaslr_states():
+    odd = matrix.odd_path_cells()
+    assert {c.scenario for c in odd if c.smp == 8} == {"kexec-reboot", "kdump"}
+    assert {(c.scenario, c.profile) for c in odd if c.payload_mib == 512} >= \
+        {("kexec-reboot", "dt-el2"), ("kexec-reboot", "uefi"), ("kexec-file", "dt-el2")}
+    assert {c.append for c in odd if "kaslr" in c.append} == {"nokaslr", "kx.kaslr=on"}
+    assert set(odd) <= set(matrix.cells())
 
 
 def test_consecutive_seeds_shift_by_one_cell_and_cover_everything_once():

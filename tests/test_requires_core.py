@@ -119,6 +119,8 @@ COMMON = [
          sub("KX-BOOT", "el=2", "el=1", gen=0)),
     case("boot-efi", "KX-BOOT gen=0: efi=yes, expected no",
          sub("KX-BOOT", "efi=no", "efi=yes", gen=0)),
+    case("boot-cpus", "KX-BOOT gen=0: 2 CPUs online, expected 1",
+         sub("KX-BOOT", "cpus=1", "cpus=2", gen=0)),
 ]
 
 
@@ -148,6 +150,8 @@ REBOOT = [
          sub("KX-GEN", f"payload_bytes={BYTES}", f"payload_bytes={BYTES - 4096}")),
     case("gen-el", "gen 1: entered at EL1, expected EL2", sub("KX-GEN", "el=2", "el=1")),
     case("gen-efi", "gen 1: efi=yes, expected no", sub("KX-GEN", "efi=no", "efi=yes")),
+    case("gen-cpus", "gen 1: 3 CPUs online, expected 1",          # a CPU did not come back
+         sub("KX-BOOT", "cpus=1", "cpus=3", gen=1)),
     case("load-time", "gen 0: implausible load figures",
          sub("KX-LOADED", "load_ns=900000000", "load_ns=0")),
     case("memfree", "gen 0: implausible load figures",
@@ -211,7 +215,7 @@ KDUMP = [
          sub("KX-PLANTED", f"chunks={CHUNKS}", f"chunks={CHUNKS // 2}")),
     case("planted-token", f"pattern not planted as {CHUNKS} chunks of token {TOKEN}",
          sub("KX-PLANTED", f"token={TOKEN}", "token=none")),
-    case("no-crash", "the crash was never triggered", drop("KX-CRASH", gen=0)),
+    case("no-crash", "gen 0 never triggered the crash", drop("KX-CRASH", gen=0)),
     case("no-elf-header", "capture kernel: no ELF header read from /proc/vmcore",
          sub("KX-VMCORE-ELF", "KX-VMCORE-ELF class=2 data=1 type=4 machine=183 phnum=4",
              "KX-VMCORE-ERROR no ELF header")),
@@ -409,3 +413,36 @@ def test_ptdump_fails_on_each_broken_requirement(edits, boot_kw, needle):
     v = ptdump.judge(boot(*ptdump_lines()), ctx("ptdump"), {})
     assert v.evidence["leaf_entries"] == {"PMD": 1 + 499, "PTE": 24 * 256}   # vmalloc not
     assert_breaks(ptdump.judge, ptdump_lines(), edits, boot_kw, needle, ctx("ptdump"), {})
+
+
+# -- kdump from a kernel that a kexec reboot started (kx.first=kexec) ----------
+
+def kdump_after_kexec_lines():
+    """gen 0 kexec-reboots; gen 1, with the same crashkernel=, crashes."""
+    lines = kdump_lines()
+    gen1 = lines[0].replace("gen=0", "gen=1").replace("boot_id=x", "boot_id=x1")
+    rest = [klog(1) if t == klog(0) else "KX-CRASH gen=1" if t == "KX-CRASH gen=0" else t
+            for t in lines[1:]]
+    return [lines[0], klog(0), "KX-EXEC gen=0", gen1] + rest
+
+
+FIRST_KEXEC = ctx("kdump", append_extra=kdump.KEXEC_FIRST)
+
+
+def test_kdump_after_a_kexec_reboot_passes():
+    v = kdump.judge(boot(*kdump_after_kexec_lines()), FIRST_KEXEC, KD_EXPECT)
+    assert v.passed, v.reasons
+    assert v.evidence["crashed"]["gen"] == "1"
+
+
+@pytest.mark.parametrize("edits, boot_kw, needle", [
+    case("no-kexec", "gen 0 did not kexec-reboot into the kernel that crashes",
+         drop("KX-EXEC", gen=0)),
+    case("no-second-kernel", "gen 0 did not kexec-reboot into the kernel that crashes",
+         drop("KX-BOOT", gen=1)),
+    case("crashed-first", "gen 1 never triggered the crash",
+         sub("KX-CRASH", "gen=1", "gen=0")),
+])
+def test_kdump_after_a_kexec_reboot_fails_on_each_broken_requirement(edits, boot_kw, needle):
+    assert_breaks(kdump.judge, kdump_after_kexec_lines(), edits, boot_kw, needle, FIRST_KEXEC,
+                  KD_EXPECT)

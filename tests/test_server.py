@@ -164,3 +164,35 @@ def test_real_server_logs_fail_with_one_piece_of_evidence_changed(log, old, new,
     log = LOGS / f"{log}.log"
     assert runner.rejudge(log)[0].passed
     assert_fails_with(rejudge_edited(log, tmp_path, old, new), says)
+
+
+def with_kaslr(lines, state):
+    """LINES with a KX-KASLR line of STATE after each KX-BOOT."""
+    out = []
+    for text in lines:
+        out.append(text)
+        if text.startswith("KX-BOOT "):
+            out.append(f"KX-KASLR gen={text.split('gen=')[1].split()[0]} role=main state={state}")
+    return out
+
+
+@pytest.mark.parametrize("append, state, edits, needle", [
+    ("nokaslr", "cmdline", [drop("KX-KASLR", gen=1)], "gen 1 main printed no KX-KASLR line"),
+    ("nokaslr", "cmdline", [sub("KX-KASLR", "state=cmdline", "state=enabled", gen=1)],
+     "gen 1 main: KASLR enabled, the cell wants cmdline"),
+    ("kx.kaslr=on", "enabled", [sub("KX-KASLR", "state=enabled", "state=noseed", gen=0)],
+     "gen 0 main: KASLR noseed, the cell wants enabled"),
+    ("kx.kaslr=on", "enabled", [drop("KX-KASLR", gen=0)], "gen 0 main printed no KX-KASLR"),
+], ids=["nokaslr-no-line", "nokaslr-ignored", "kaslr-no-seed", "kaslr-no-line"])
+def test_kaslr_fails_on_each_broken_requirement(append, state, edits, needle):
+    c = ctx(append_extra=append)
+    assert_breaks(kexec_reboot.judge, with_kaslr(reboot_lines(), state), edits, {}, needle, c,
+                  reboot_expect())
+
+
+def test_kaslr_on_asks_only_the_kernel_that_kexecs():
+    """A kexec'd kernel gets no seed when the RNG is not ready (kexec-tools'
+    getrandom, the kernel's rng_is_initialized()): it may run unrandomized."""
+    lines = sub("KX-KASLR", "state=enabled", "state=noseed", gen=1)(
+        with_kaslr(reboot_lines(), "enabled"))
+    assert judge(lines, ctx(append_extra=features.KASLR_ON)).passed

@@ -7,8 +7,11 @@ cell of the server build variant requires each of them to be what its CPU,
 profile and command line give; a 64k-52 cell requires 52-bit VA on a CPU
 with LVA (max) and the 48-bit fallback on one without. With
 debug_pagealloc=on, every boot must show free memory unmapped from the
-linear map (KX-LINEAR). Other cells record the line without requiring it,
-so that logs from before it still judge.
+linear map (KX-LINEAR). With nokaslr every kernel must say KASLR was
+disabled on the command line; with kx.kaslr=on (a workbench word the guest
+ignores) the first kernel, the one that kexecs, must run randomized
+(KX-KASLR, issue 15). Other cells record the lines without requiring them,
+so that logs from before them still judge.
 """
 from .. import evidence
 
@@ -43,6 +46,19 @@ def expected(ctx):
     return want
 
 
+KASLR_ON = "kx.kaslr=on"
+
+
+def expected_kaslr(ctx):
+    """(state, the (gen, role) it applies to, or None for every kernel)."""
+    words = ctx.append_extra.split()
+    if "nokaslr" in words:
+        return "cmdline", None
+    if KASLR_ON in words:
+        return "enabled", ("0", "main")
+    return None, None
+
+
 def debug_pagealloc(ctx):
     return kernel_arg(ctx, "debug_pagealloc") in ON
 
@@ -66,8 +82,15 @@ def check(v, boot, ctx, name="boot"):
     want = expected(ctx)
     linear = lines_of(boot, "KX-LINEAR") if debug_pagealloc(ctx) else {}
     v.evidence.setdefault("linear", []).extend(linear.values())
+    kaslr, kaslr_of = expected_kaslr(ctx), lines_of(boot, "KX-KASLR")
+    v.evidence.setdefault("kaslr", []).extend(kaslr_of.values())
     for gen, role in boots_of(boot):
         who = f"{name}: gen {gen} {role}"
+        if kaslr[0] and kaslr[1] in (None, (gen, role)):
+            k = kaslr_of.get((gen, role))
+            if v.require(k is not None, f"{who} printed no KX-KASLR line"):
+                v.require(k["state"] == kaslr[0],
+                          f"{who}: KASLR {k['state']}, the cell wants {kaslr[0]}")
         f = feats.get((gen, role))
         if want and v.require(f is not None, f"{who} printed no KX-FEATURES line"):
             bad = {k: f[k] for k, x in want.items() if f[k] != x}

@@ -95,6 +95,9 @@ def judge(boot, ctx, expect):
         v.require(rf["el"] == str(ctx.expected_el),
                   f"gen {g}: entered at EL{rf['el']}, expected EL{ctx.expected_el}")
         v.require(rf["efi"] == ctx.efi, f"gen {g}: efi={rf['efi']}, expected {ctx.efi}")
+        # The secondary CPUs the old kernel parked must all come up again.
+        v.require(bf["cpus"] == str(ctx.smp),
+                  f"gen {g}: {bf['cpus']} CPUs online, expected {ctx.smp}")
         before, after = int(lf["memfree_before_kb"]), int(lf["memfree_after_kb"])
         seg_kb = int(lf["segment_bytes"]) // 1024
         gens.append({
