@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runner
-from .scenarios import features, kdump, kexec_reboot
+from .scenarios import features, hibernate, kdump, kexec_reboot
 from .util import CACHE, REPO
 
 CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48", "64k-52")
@@ -140,8 +140,9 @@ def server_cells():
 
 
 # Paths operators hit (issue 15): eight CPUs, a 512 MiB initramfs payload
-# (byte-exact), kernels run with nokaslr and, kx.kaslr=on, randomized, and
-# kdump in a kernel that a kexec reboot started.
+# (byte-exact), kernels run with nokaslr and, kx.kaslr=on, randomized, kdump
+# in a kernel that a kexec reboot started, and a kexec reboot of a system
+# resumed from hibernation.
 ODD_PAYLOAD_MIB = 512
 
 
@@ -157,6 +158,7 @@ def odd_path_cells():
     out += [Cell(s, "4k-48", "dt-el2", append=features.KASLR_ON)
             for s in ("kexec-reboot", "kexec-file")]
     out += [Cell("kdump", "4k-48", p, append=kdump.KEXEC_FIRST) for p in ("dt-el2", "uefi")]
+    out += [Cell("hibernate", "4k-48", p, append=hibernate.THEN_KEXEC) for p in ("dt-el2", "uefi")]
     return out
 
 

@@ -446,3 +446,28 @@ def test_kdump_after_a_kexec_reboot_passes():
 def test_kdump_after_a_kexec_reboot_fails_on_each_broken_requirement(edits, boot_kw, needle):
     assert_breaks(kdump.judge, kdump_after_kexec_lines(), edits, boot_kw, needle, FIRST_KEXEC,
                   KD_EXPECT)
+
+
+# -- hibernate, then a kexec reboot of the resumed system (kx.then=kexec) ------
+
+THEN_KEXEC = ctx("hibernate", append_extra=hibernate.THEN_KEXEC)
+
+
+def hib_then_kexec(*edits):
+    first, second = hib_boots()
+    lines = [ln.text for ln in second.lines if not ln.text.startswith("KX-DONE")]
+    lines = [t for t in lines if t != klog(0)] + reboot_lines()[1:]
+    for edit in edits:
+        lines = edit(lines)
+    return first, boot(*lines)
+
+
+def test_hibernate_then_kexec_passes_and_fails_on_the_reboot():
+    expect = KD_EXPECT | {"kexec": reboot_expect()}
+    v = hibernate.judge(*hib_then_kexec(), THEN_KEXEC, expect)
+    assert v.passed, v.reasons
+    assert v.evidence["kexec_after_resume"][0]["token"] == TOKEN
+    assert_fails_with(hibernate.judge(*hib_then_kexec(drop("KX-GEN")), THEN_KEXEC, expect),
+                      "kexec after resume: gen 1: no KX-GEN report")
+    assert_fails_with(hibernate.judge(*hib_then_kexec(), THEN_KEXEC, KD_EXPECT),
+                      "kx.then=kexec, but nothing to expect of the reboot")

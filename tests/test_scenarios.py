@@ -8,7 +8,7 @@ import pytest
 
 from kxbench import matrix
 from kxbench.matrix import kx_run
-from kxbench.scenarios import kdump, kexec_reboot
+from kxbench.scenarios import hibernate, kdump, kexec_reboot
 
 PROFILES = ("dt-el1", "dt-el2", "uefi")
 OTHER_CONFIGS = ("4k-39", "16k-47", "64k-48", "64k-52")
@@ -69,12 +69,13 @@ CELLS += [Cell("mmu-state", "4k-48", "dt-el2", cpu="max", **SERVER),
                cpu="cortex-a57", **SERVER),
           Cell("kexec-reboot", "64k-52", "dt-el2", cpu="cortex-a57")]
 
-# Paths operators hit (issue 15): eight CPUs, KASLR off, and kdump in a kernel
-# that a kexec reboot started. The 512 MiB payload cells (about 4 min each)
+# Paths operators hit (issue 15): eight CPUs, KASLR off, kdump in a kernel
+# that a kexec reboot started, and a kexec reboot after a hibernate resume. The 512 MiB payload cells (about 4 min each)
 # rotate with the matrix.
 CELLS += [Cell("kexec-reboot", "4k-48", "dt-el2", smp=8),
           Cell("kexec-reboot", "4k-48", "uefi", append="nokaslr"),
-          Cell("kdump", "4k-48", "dt-el2", append=kdump.KEXEC_FIRST)]
+          Cell("kdump", "4k-48", "dt-el2", append=kdump.KEXEC_FIRST),
+          Cell("hibernate", "4k-48", "dt-el2", append=hibernate.THEN_KEXEC)]
 
 # The rest of the kexec matrix rotates through make check (kxbench/matrix.py);
 # tests/conftest.py picks the seed once per run and prints it in the header.

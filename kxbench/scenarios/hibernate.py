@@ -1,16 +1,43 @@
 """hibernate: swap on a virtio disk, a pattern held by a process, echo
 disk > /sys/power/state; a new QEMU process resumes from the same disk and
-the process re-verifies its pattern, in the boot whose id it remembers."""
+the process re-verifies its pattern, in the boot whose id it remembers.
+
+With kx.then=kexec the resumed system then kexec-reboots (issue 15): the
+next kernel and an initramfs with a token and a payload of their own ride
+in the first initramfs (the only disk is the swap), and the reboot is
+judged as kexec-reboot judges one."""
+import secrets
+
 from .. import machine, userland
-from . import common
+from . import common, kexec_reboot
 
 BOOTS = 2   # the hibernating boot and the resuming one, in one log
+THEN_KEXEC = "kx.then=kexec"
+
+
+def then_kexec(ctx):
+    return THEN_KEXEC in ctx.append_extra.split()
+
+
+def next_kernel(ctx, image, parts, work):
+    """{initramfs path: source} carrying the kexec after resume, and what
+    the reboot must show (a token of its own: the resuming boot must not
+    be able to learn the hibernated one's from its initramfs)."""
+    token = secrets.token_hex(8)
+    sha = common.payload(ctx, work / "payload")
+    nxt = userland.build_initramfs(work / "next.cpio", parts, {
+        "kx/token": token.encode(), "kx/payload": work / "payload"})
+    (work / "payload").unlink()
+    expect = {"token": token, "sha256": sha, "payload_bytes": ctx.payload_mib << 20,
+              "gens": 1, "mode": "load"}
+    return {"kx/Image": image, "kx/next.cpio": nxt}, expect
 
 
 def run(ctx):
     image, parts = common.prepare(ctx)
     work = common.fresh_workdir(ctx)
-    initrd = userland.build_initramfs(work / "initrd.cpio", parts)
+    extra, reboot = next_kernel(ctx, image, parts, work) if then_kexec(ctx) else ({}, None)
+    initrd = userland.build_initramfs(work / "initrd.cpio", parts, extra)
     swap = work / "swap.img"
     with open(swap, "wb") as f:
         f.truncate((ctx.mem + 512) << 20)
@@ -19,8 +46,9 @@ def run(ctx):
     hib = machine.boot(first, ctx.log, ctx.boot_timeout())
     # The resuming boot is not told the token: it can only come from the image.
     second = ctx.spec(image, initrd, ctx.append("kx.gen=0", "kx.role=resume"), swap)
-    res = machine.boot(second, ctx.log, ctx.boot_timeout())
-    ctx.judge_args = [{"token": ctx.token, "chunks": (ctx.payload_mib << 20) // 4096}]
+    res = machine.boot(second, ctx.log, ctx.boot_timeout() * (2 if reboot else 1))
+    expect = {"token": ctx.token, "chunks": (ctx.payload_mib << 20) // 4096}
+    ctx.judge_args = [expect | ({"kexec": reboot} if reboot else {})]
     return judge(hib, res, ctx, *ctx.judge_args)
 
 
@@ -60,6 +88,12 @@ def judge(hib, res, ctx, expect):
                   f"resumed at EL{rf['el']}, expected EL{ctx.expected_el}")
     v.require(common.find(res, "KX-DONE")[0] is not None,
               "the resumed system did not finish (no KX-DONE)")
+    if then_kexec(ctx) and v.require("kexec" in expect, "kx.then=kexec, but nothing to expect "
+                                                        "of the reboot"):
+        after = kexec_reboot.judge(res, ctx, expect["kexec"])
+        for reason in after.reasons:
+            v.require(False, f"kexec after resume: {reason}")
+        v.evidence["kexec_after_resume"] = after.evidence.get("generations")
     common.check_exit(v, res, ctx, "resuming boot")
     v.evidence |= {"hibernated": hf, "planted": planted, "held": held, "resumed": rf,
                   "expected": {"token": tok, "chunks": chunks}}
