@@ -124,7 +124,8 @@ def server_cells():
                                  ("cortex-a57", "dt-el2", "debug_pagealloc=on")):
         out += [Cell(s, "4k-48", profile, append=append, cpu=cpu, variant="server")
                 for s in SERVER_SCENARIOS]
-    out += [Cell("kexec-reboot", "4k-48", profile, append=kexec_reboot.KVM_ALIVE, cpu=cpu, variant="server")
+    out += [Cell("kexec-reboot", "4k-48", profile, append=kexec_reboot.KVM_ALIVE, cpu=cpu,
+                 variant="server")
             for cpu, profile in (("max", "dt-el2"), ("cortex-a57", "dt-el2"),
                                  ("max", "uefi"))]
     out += [Cell(s, "4k-48", profile, append=append, cpu=cpu, variant="server")

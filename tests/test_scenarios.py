@@ -70,8 +70,8 @@ CELLS += [Cell("mmu-state", "4k-48", "dt-el2", cpu="max", **SERVER),
           Cell("kexec-reboot", "64k-52", "dt-el2", cpu="cortex-a57")]
 
 # Paths operators hit (issue 15): eight CPUs, KASLR off, kdump in a kernel
-# that a kexec reboot started, and a kexec reboot after a hibernate resume. The 512 MiB payload cells (about 4 min each)
-# rotate with the matrix.
+# that a kexec reboot started, and a kexec reboot after a hibernate resume.
+# The 512 MiB payload cells (about 7.5 min each) rotate with the matrix.
 CELLS += [Cell("kexec-reboot", "4k-48", "dt-el2", smp=8),
           Cell("kexec-reboot", "4k-48", "uefi", append="nokaslr"),
           Cell("kdump", "4k-48", "dt-el2", append=kdump.KEXEC_FIRST),

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import evidence, kbuild, machine, userland
-from . import features
 from ..initramfs import Cpio
 from ..util import BUILD, KxError, sha256_file
+from . import features
 
 RUNS = BUILD / "runs"
 CONSOLE = "console=ttyAMA0 earlycon panic=1"
