@@ -34,7 +34,7 @@ def source_dir(kernel, tree_dir=None):
     raise KxError(f"unknown kernel {kernel!r}: choose from {', '.join(KERNELS)}")
 
 
-VARIANTS = ("", "kunit", "server")
+VARIANTS = ("", "kunit", "server", "debug")
 
 
 def fragment(config, variant="", kernel=None):

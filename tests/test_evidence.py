@@ -16,7 +16,7 @@ KXUTIL = (REPO / "guest" / "kxutil.c").read_text()
 def shell_functions(text):
     """{name: body} of the shell functions in TEXT (name() { ... } at column 0)."""
     out = {}
-    for m in re.finditer(r"^(\w+)\(\) \{(.*?)^\}", text, re.M | re.S):
+    for m in re.finditer(r"^(\w+)\(\) \{(?:[ \t]*#[^\n]*)?[ \t]*\n(.*?)^\}", text, re.M | re.S):
         out[m.group(1)] = m.group(2)
     for m in re.finditer(r"^(\w+)\(\) \{([^\n]*)\}$", text, re.M):
         out[m.group(1)] = m.group(2)

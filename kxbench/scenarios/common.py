@@ -68,7 +68,9 @@ class Context:
         return {"4k": 4096, "16k": 16384, "64k": 65536}[self.config.split("-")[0]]
 
     def boot_timeout(self):
-        slow = 3 if self.cpu == "max" else 1
+        # cpu max emulates more; KASAN, lockdep and kmemleak (the debug
+        # variant) make every kernel several times slower.
+        slow = (3 if self.cpu == "max" else 1) * (3 if self.variant == "debug" else 1)
         # Each boot initialises a struct page per page of RAM: a 4K guest of
         # 64 GiB spends about 6 s of each boot on it here; allow 2 s per GiB.
         # A payload is read, loaded, copied and checked at about 0.9 s per MiB
