@@ -82,6 +82,10 @@ class Context:
                             cpu=self.cpu, mem=self.mem, smp=self.smp, disk=disk,
                             workdir=self.workdir)
 
+    def asks(self, word):
+        """Whether --append holds WORD (a kernel argument or a kx. word)."""
+        return word in self.append_extra.split()
+
     def append(self, *words):
         return " ".join([CONSOLE, f"kx.sc={self.scenario}", *words,
                          *self.append_extra.split()])

@@ -134,7 +134,7 @@ def judge(boot, ctx, expect):
                   "of the crash kernel region are mapped")
     v.require(dumps["before"] == dumps["unloaded"],
               "the linear map after kexec -p -u differs from the one before the load")
-    if not any(a in ctx.append_extra.split() for a in PAGE_GRANULAR):
+    if not any(ctx.asks(a) for a in PAGE_GRANULAR):
         v.require(evidence["before"]["translations"] == n,
                   f"the region is mapped by {evidence['before']['translations']} "
                   f"translations, not {n}: blocks or 2 MiB runs were not kept")

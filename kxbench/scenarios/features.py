@@ -51,10 +51,9 @@ KASLR_ON = "kx.kaslr=on"
 
 def expected_kaslr(ctx):
     """(state, the (gen, role) it applies to, or None for every kernel)."""
-    words = ctx.append_extra.split()
-    if "nokaslr" in words:
+    if ctx.asks("nokaslr"):
         return "cmdline", None
-    if KASLR_ON in words:
+    if ctx.asks(KASLR_ON):
         return "enabled", ("0", "main")
     return None, None
 

@@ -15,28 +15,18 @@ BOOTS = 2   # the hibernating boot and the resuming one, in one log
 THEN_KEXEC = "kx.then=kexec"
 
 
-def then_kexec(ctx):
-    return THEN_KEXEC in ctx.append_extra.split()
-
-
 def next_kernel(ctx, image, parts, work):
     """{initramfs path: source} carrying the kexec after resume, and what
     the reboot must show (a token of its own: the resuming boot must not
     be able to learn the hibernated one's from its initramfs)."""
-    token = secrets.token_hex(8)
-    sha = common.payload(ctx, work / "payload")
-    nxt = userland.build_initramfs(work / "next.cpio", parts, {
-        "kx/token": token.encode(), "kx/payload": work / "payload"})
-    (work / "payload").unlink()
-    expect = {"token": token, "sha256": sha, "payload_bytes": ctx.payload_mib << 20,
-              "gens": 1, "mode": "load"}
+    nxt, expect = kexec_reboot.next_initramfs(ctx, parts, work, secrets.token_hex(8))
     return {"kx/Image": image, "kx/next.cpio": nxt}, expect
 
 
 def run(ctx):
     image, parts = common.prepare(ctx)
     work = common.fresh_workdir(ctx)
-    extra, reboot = next_kernel(ctx, image, parts, work) if then_kexec(ctx) else ({}, None)
+    extra, reboot = next_kernel(ctx, image, parts, work) if ctx.asks(THEN_KEXEC) else ({}, None)
     initrd = userland.build_initramfs(work / "initrd.cpio", parts, extra)
     swap = work / "swap.img"
     with open(swap, "wb") as f:
@@ -88,7 +78,7 @@ def judge(hib, res, ctx, expect):
                   f"resumed at EL{rf['el']}, expected EL{ctx.expected_el}")
     v.require(common.find(res, "KX-DONE")[0] is not None,
               "the resumed system did not finish (no KX-DONE)")
-    if then_kexec(ctx) and v.require("kexec" in expect, "kx.then=kexec, but nothing to expect "
+    if ctx.asks(THEN_KEXEC) and v.require("kexec" in expect, "kx.then=kexec, but nothing to expect "
                                                         "of the reboot"):
         after = kexec_reboot.judge(res, ctx, expect["kexec"])
         for reason in after.reasons:

@@ -59,7 +59,7 @@ def judge(boot, ctx, expect):
     tok, chunks = expect["token"], expect["chunks"]
     main = common.check_boot_line(v, boot, ctx, gen=0, role="main")
     crash_gen = 0
-    if KEXEC_FIRST in ctx.append_extra.split():
+    if ctx.asks(KEXEC_FIRST):
         crash_gen = 1
         execd, _ = common.find(boot, "KX-EXEC", gen=0)
         booted = common.find(boot, "KX-BOOT", gen=1, role="main")[0]
@@ -100,7 +100,7 @@ def judge(boot, ctx, expect):
     if v.require(mdf is not None, "makedumpfile did not run"):
         v.require(mdf["rc"] == "0" and mdf["sig"] == "KDUMP" and int(mdf["bytes"]) > 0,
                   f"makedumpfile -c -d 31 failed: {mdf}")
-    mode = "file" if "kx.kexec=file" in ctx.append_extra.split() else "load"
+    mode = "file" if ctx.asks("kx.kexec=file") else "load"
     v.require(common.find(boot, "KX-CRASH-MODE", mode=mode)[0] is not None,
               f"the crash kernel was not loaded with kexec_{mode}_load()")
     regions = check_ranges(v, boot, ctx)

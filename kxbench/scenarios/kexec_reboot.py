@@ -17,19 +17,25 @@ def mode(ctx):
     return "file" if ctx.scenario == "kexec-file" else "load"
 
 
+def next_initramfs(ctx, parts, work, token, gens=1, how="load"):
+    """WORK/next.cpio, the next kernel's initramfs with TOKEN and a fresh
+    payload, and what the reboot into it must show."""
+    sha = common.payload(ctx, work / "payload")
+    nxt = userland.build_initramfs(work / "next.cpio", parts, {
+        "kx/token": token.encode(), "kx/payload": work / "payload"})
+    (work / "payload").unlink()
+    return nxt, {"token": token, "sha256": sha, "payload_bytes": ctx.payload_mib << 20,
+                 "gens": gens, "mode": how}
+
+
 def setup(ctx, variant=None):
     """Kernel (of build VARIANT), initramfs images and data disk; return
     (image, spec, expect)."""
     image, parts = common.prepare(ctx, variant)
     work = common.fresh_workdir(ctx)
-    sha = common.payload(ctx, work / "payload")
     first = userland.build_initramfs(work / "gen0.cpio", parts)
-    nxt = userland.build_initramfs(work / "next.cpio", parts, {
-        "kx/token": ctx.token.encode(), "kx/payload": work / "payload"})
+    nxt, expect = next_initramfs(ctx, parts, work, ctx.token, ctx.gens, mode(ctx))
     disk = common.data_disk(work / "disk.img", image, nxt)
-    (work / "payload").unlink()
-    expect = {"token": ctx.token, "sha256": sha, "payload_bytes": ctx.payload_mib << 20,
-              "gens": ctx.gens, "mode": mode(ctx)}
     spec = ctx.spec(image, first, ctx.append("kx.gen=0", f"kx.gens={ctx.gens}"), disk)
     return image, spec, expect
 
@@ -120,11 +126,11 @@ def judge(boot, ctx, expect):
         if expect["mode"] == "load" and v.require(
                 pf is not None and gens[-1]["placement"]["segments"],
                 f"gen {g - 1}: no segment placement reported (kexec -d)"):
-            if OLD_KERNEL in ctx.append_extra.split():
+            if ctx.asks(OLD_KERNEL):
                 v.require(gens[-1]["placement"]["lands_on_old_kernel"],
                           f"gen {g - 1}: asked to load over the old kernel, no segment "
                           f"lands on it: {gens[-1]['placement']}")
-    if KVM_ALIVE in ctx.append_extra.split():
+    if ctx.asks(KVM_ALIVE):
         check_kvm(v, boot, expect["gens"])
     done, _ = common.find(boot, "KX-DONE", gen=expect["gens"])
     if v.passed:
