@@ -9,12 +9,14 @@ demo:
 	$(KX) demo
 
 # Everything the tests need (host packages, pinned sources, userland, the
-# series kernel for every config and its server variant, the base kernel for
-# its UEFI cell).
+# series kernel for every config, its server variant, its debug variant on
+# 4k-48 and 64k-48, the base kernel for its UEFI cell).
 setup:
 	$(KX) deps
 	$(KX) setup --kernel series --config all
 	$(KX) build --kernel series --config 4k-48 --variant server
+	$(KX) build --kernel series --config 4k-48 --variant debug
+	$(KX) build --kernel series --config 64k-48 --variant debug
 	$(KX) build --kernel base --config 4k-48
 	$(KX) build --kernel upstream --config 4k-48
 

@@ -4,7 +4,8 @@ four CPUs (design.md section 6, issue 4), ptwalk on every config under
 dt-el2 and uefi (issue 10), crashkernel=,high/,low kdump, bad
 crashkernel= values and a shrunk crash kernel region (issue 11), and the
 server build variant with VHE, KVM, KPTI, pointer authentication and
-debug_pagealloc, and 64k-52 without LVA (issue 14).
+debug_pagealloc, and 64k-52 without LVA (issue 14); paths operators hit and
+the debug build variant (KASAN, kmemleak, lockdep, fault injection; issue 15).
 
 It is too large for every `make check`, so make check runs a sample that
 rotates: cell i is in the sample of seed s when (i + s) % stride == 0. The
@@ -104,7 +105,7 @@ def cells():
                 out += [Cell("kdump", config, profile, append=f"{HIGH_LOW} kx.kexec=file"),
                         Cell("bad-crashkernel", config, profile),
                         Cell("crash-shrink", config, profile)]
-    return out + server_cells() + odd_path_cells()
+    return out + server_cells() + odd_path_cells() + debug_cells()
 
 
 # The server build variant on the CPUs that exercise each path (issue 14):
@@ -161,6 +162,19 @@ def odd_path_cells():
     out += [Cell("kdump", "4k-48", p, append=kdump.KEXEC_FIRST) for p in ("dt-el2", "uefi")]
     out += [Cell("hibernate", "4k-48", p, append=hibernate.THEN_KEXEC) for p in ("dt-el2", "uefi")]
     return out
+
+
+# The debug build variant (issue 15): KASAN, kmemleak, lockdep and fault
+# injection on 4K and 64K pages, under DT at EL2 and UEFI; the selftests
+# there also make every allocation of a load fail in turn.
+DEBUG_CONFIGS = ("4k-48", "64k-48")
+DEBUG_SCENARIOS = ("kexec-reboot", "kexec-file", "kexec-chain", "kdump", "hibernate",
+                   "selftests")
+
+
+def debug_cells():
+    return [Cell(s, c, p, variant="debug") for c in DEBUG_CONFIGS
+            for p in ("dt-el2", "uefi") for s in DEBUG_SCENARIOS]
 
 
 def sample(seed, stride=STRIDE, all_cells=None):

@@ -4,7 +4,7 @@ from kxbench import matrix
 
 def test_the_matrix_covers_every_config_profile_and_variant():
     cells = matrix.cells()
-    assert len(cells) == len(set(cells)) == 258
+    assert len(cells) == len(set(cells)) == 282
     odd = set(matrix.odd_path_cells())
     minimal = [c for c in cells if not c.cpu and not c.variant and c not in odd]
     for config in matrix.CONFIGS:
@@ -46,6 +46,17 @@ def test_the_odd_path_cells_cover_eight_cpus_a_large_payload_and_both_kaslr_stat
         {("kexec-reboot", "dt-el2"), ("kexec-reboot", "uefi"), ("kexec-file", "dt-el2")}
     assert {c.append for c in odd if "kaslr" in c.append} == {"nokaslr", "kx.kaslr=on"}
     assert set(odd) <= set(matrix.cells())
+
+
+def test_the_debug_cells_run_every_scenario_the_issue_names_on_4k_and_64k():
+    debug = matrix.debug_cells()
+    assert set(debug) <= set(matrix.cells())
+    for config in ("4k-48", "64k-48"):
+        for profile in ("dt-el2", "uefi"):
+            assert {c.scenario for c in debug if (c.config, c.profile) == (config, profile)} \
+                == {"kexec-reboot", "kexec-file", "kexec-chain", "kdump", "hibernate",
+                    "selftests"}
+    assert {c.variant for c in debug} == {"debug"}
 
 
 def test_consecutive_seeds_shift_by_one_cell_and_cover_everything_once():

@@ -18,6 +18,7 @@ from kxbench.scenarios import memory_hotplug, mmu_state, ptwalk, reloc_fault, se
 from test_ptwalk import GOOD_COPY, HOLE, IDMAP, LIVE, RAM, SAMPLE, copy_of
 from test_ptwalk import lines as ptwalk_lines
 from test_ptwalk import walk
+from test_selftests import expect as selftests_expect
 from test_selftests import guest as selftests_guest
 from test_server import with_features
 from test_verdicts import (OFF, ON, TLBI, boot, ctx, memhp_lines, parked, reboot_expect,
@@ -375,20 +376,26 @@ def test_memory_hotplug_fails_on_each_broken_requirement(mutate, needle):
 def selftests_inputs(**guest):
     """Under uefi, where every C case must run; the scripts skip (no IKCONFIG
     or IMA on any workbench config), as they are allowed to."""
-    c = ctx("selftests", profile="uefi")
     return {"lines": selftests_guest(efi="yes", **{"script": "skip", **guest}),
-            "expect": {"programs": selftests.PROGRAMS, "scripts": selftests.SCRIPTS,
-                       "may_skip": selftests.may_skip(c)}}
+            "expect": selftests_expect(selftests_ctx())}
+
+
+STRESS_LOG = "# # kexec_stress_test.c:100:"     # how test_selftests.program() logs
+
+
+def selftests_ctx():
+    """The debug build variant, whose fault injection the fail-nth cases need."""
+    return ctx("selftests", profile="uefi", variant="debug")
 
 
 def selftests_judge(i):
-    return selftests.judge(boot(*i["lines"]), ctx("selftests", profile="uefi"), i["expect"])
+    return selftests.judge(boot(*i["lines"]), selftests_ctx(), i["expect"])
 
 
 def test_selftests_baseline_passes():
     v = selftests_judge(selftests_inputs())
     assert v.passed, v.reasons
-    assert len(v.evidence["summary"]["passed"]) == 12
+    assert len(v.evidence["summary"]["passed"]) == 16
     assert set(v.evidence["summary"]["skipped"]) == set(selftests.SCRIPTS)
 
 
@@ -432,15 +439,22 @@ def script_must_run(i):
      "kexec_load_test.null_buffer: not ok"),
     ("no-tap", lines_drop("KX-TAP-BEGIN"), "no KX-TAP-BEGIN: the guest ran no selftests"),
     ("tap-truncated", lines_drop("KX-TAP-END"),
-     "the TAP is truncated: no KX-TAP-END after 'KX-DONE gen=0'"),
-    ("tap-plan-mismatch", lines_edit("1..4", "1..4", "1..5"),
-     "the TAP plans 5 programs, expected 4"),
+     "the TAP is truncated: no KX-TAP-END after 'KX-DONE gen=1'"),
+    ("tap-plan-mismatch", lines_edit("1..5", "1..5", "1..6"),
+     "the TAP plans 6 programs, expected 5"),
     ("script-did-not-run", lines_drop("# selftests: kexec: test_kexec_file_load.sh"),
      "test_kexec_file_load.sh did not run: it is not in the TAP"),
     ("kernel-warning-on-the-console", lambda i: {**i, "lines": insert_after(
         i["lines"], "KX-TAP-BEGIN", "[   12.000000] WARNING: CPU: 0 PID: 1 at mm/x.c:1")},
      "the console shows '[   12.000000] WARNING: CPU: 0 PID: 1"),
-    ("no-kx-done", lines_drop("KX-DONE"), "the guest did not finish (no KX-DONE)"),
+    ("no-kx-done", lines_drop("KX-DONE"), "gen 1 did not finish"),
+    ("fail-nth-silent", lines_drop(STRESS_LOG + "load_fails_cleanly_at_each_allocation:"),
+     "kexec_stress_test.load_fails_cleanly_at_each_allocation: ok, but no injection point"),
+    ("fuzz-silent", lines_drop(STRESS_LOG + "fuzzed_segment_lists_match_the_model:"), "kexec_stress_test: the fuzzer printed no summary"),
+    ("concurrency-silent", lines_drop(STRESS_LOG + "concurrent_loads_and_unloads:"),
+     "kexec_stress_test: the concurrency case printed no summary"),
+    ("no-reboot-after-the-tests", lines_drop("KX-EXEC"),
+     "gen 0: kexec -e did not reach gen 1's userspace"),
 )
 def test_selftests_fails_on_each_broken_requirement(mutate, needle):
     assert selftests_judge(selftests_inputs()).passed

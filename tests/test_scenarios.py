@@ -77,6 +77,13 @@ CELLS += [Cell("kexec-reboot", "4k-48", "dt-el2", smp=8),
           Cell("kdump", "4k-48", "dt-el2", append=kdump.KEXEC_FIRST),
           Cell("hibernate", "4k-48", "dt-el2", append=hibernate.THEN_KEXEC)]
 
+# The debug build variant (issue 15): the kexec selftests under KASAN,
+# kmemleak, lockdep and fault injection (every allocation of a load failed in
+# turn, fuzzed segment lists, concurrent loads), then a kexec reboot, on 4K
+# pages under DT at EL2 and 64K pages under UEFI. Its other cells rotate.
+CELLS += [Cell("selftests", "4k-48", "dt-el2", variant="debug"),
+          Cell("selftests", "64k-48", "uefi", variant="debug")]
+
 # The rest of the kexec matrix rotates through make check (kxbench/matrix.py);
 # tests/conftest.py picks the seed once per run and prints it in the header.
 SEED = int(os.environ.get("KX_MATRIX_SEED") or 0)

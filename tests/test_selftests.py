@@ -6,13 +6,35 @@ from kxbench.scenarios import common, selftests
 NOMAP = "kexec_load_test.segment_in_nomap_region"
 
 
-def ctx(profile):
-    return common.Context(scenario="selftests", profile=profile)
+SEED = 1234
+TOKEN = "5e1f7e575e1f7e57"
+SHA = "ab" * 32
+
+
+def ctx(profile, variant="debug"):
+    return common.Context(scenario="selftests", profile=profile, variant=variant)
 
 
 def expect(c):
     return {"programs": selftests.PROGRAMS, "scripts": selftests.SCRIPTS,
-            "may_skip": selftests.may_skip(c)}
+            "may_skip": selftests.may_skip(c), "fuzz_seed": SEED,
+            "reboot": {"token": TOKEN, "sha256": SHA, "payload_bytes": 32 << 20, "gens": 1,
+                       "mode": "load"}}
+
+
+# What kexec_stress_test prints of its work (TH_LOG), by case.
+STRESS_SAYS = {
+    "load_fails_cleanly_at_each_allocation":
+        "fail-nth kexec_load: 23 injection points, each failed with ENOMEM",
+    "file_load_fails_cleanly_at_each_allocation":
+        "fail-nth kexec_file_load: 61 injection points, each failed with ENOMEM",
+    "fuzzed_segment_lists_match_the_model":
+        f"fuzz seed {SEED}: 3000 lists, 412 loaded, 2588 refused (EINVAL 1500, "
+        f"EADDRNOTAVAIL 1000, EFAULT 88)",
+    "concurrent_loads_and_unloads":
+        "concurrency: 10 s, 4 processes: 812 loads, 800 unloads, 301 crash loads, "
+        "977 busy, 52000 reads",
+}
 
 
 def program(n, name, cases, skip=(), fail=(), drop=()):
@@ -25,7 +47,10 @@ def program(n, name, cases, skip=(), fail=(), drop=()):
         if case in skip:
             out += [f"# #      SKIP      no {case} here", f"# #            OK  global.{case}",
                     f"# ok {i} # SKIP no {case} here"]
-        elif case in fail:
+            continue
+        if case in STRESS_SAYS:
+            out.append(f"# # {name}.c:100:{case}:{STRESS_SAYS[case]}")
+        if case in fail:
             out += [f"# #            FAIL  global.{case}", f"# not ok {i} global.{case}"]
         else:
             out += [f"# #            OK  global.{case}", f"# ok {i} global.{case}"]
@@ -36,13 +61,34 @@ def program(n, name, cases, skip=(), fail=(), drop=()):
     return out + [f"{word} {n} selftests: kexec: {name}" + (" # exit=1" if fail else "")]
 
 
+def features(gen):
+    return (f"KX-FEATURES gen={gen} role=main vhe=no kvm=none kpti=no pac=no va_bits=48 "
+            f"checkers=kasan,kmemleak,lockdep,faults")
+
+
+def reboot(efi):
+    """The kexec reboot after the tests, into a kernel with TOKEN."""
+    return ["KX-PLACEMENT gen=0 kernel_code=40200000-4053ffff kernel_data=405d0000-406affff "
+            "segments=0x40000000+0x4b0000, placement=default",
+            "KX-LOADED gen=0 mode=load load_ns=1271135168 memfree_before_kb=953284 "
+            "memfree_after_kb=906412 segment_bytes=47458816 loaded=1",
+            "KX-KLOG gen=0 role=main warnings=0 bugs=0 oopses=0 kasan=0 kmemleak=0",
+            "KX-EXEC gen=0",
+            f"KX-BOOT scenario=selftests gen=1 role=main el=2 efi={efi} acpi=no cpus=1 "
+            f"memfree_kb=968472 boot_id=b1 release=5.10.223-kx", features(1),
+            f"KX-GEN gen=1 token={TOKEN} sha256={SHA} payload_bytes=33554432 el=2 efi={efi}",
+            "KX-KLOG gen=1 role=main warnings=0 bugs=0 oopses=0 kasan=0 kmemleak=0",
+            "KX-DONE gen=1"]
+
+
 def guest(efi="no", skip=(), fail=(), drop=(), script="ok"):
+    total = len(selftests.PROGRAMS) + len(selftests.SCRIPTS)
     out = [f"KX-BOOT scenario=selftests gen=0 role=main el=2 efi={efi} acpi=no cpus=1 "
-           f"memfree_kb=939000 boot_id=b0 release=5.10.223-kx",
-           "KX-TAP-BEGIN", "TAP version 13", "1..4"]
+           f"memfree_kb=939000 boot_id=b0 release=5.10.223-kx", features(0),
+           "KX-TAP-BEGIN", "TAP version 13", f"1..{total}"]
     for n, (name, cases) in enumerate(selftests.PROGRAMS.items(), 1):
         out += program(n, name, cases, skip, fail, drop)
-    for n, name in enumerate(selftests.SCRIPTS, 3):
+    for n, name in enumerate(selftests.SCRIPTS, len(selftests.PROGRAMS) + 1):
         out.append(f"# selftests: kexec: {name}")
         if script == "skip":
             out += ["# extract-ikconfig not found", f"ok {n} selftests: kexec: {name} # SKIP"]
@@ -50,13 +96,11 @@ def guest(efi="no", skip=(), fail=(), drop=(), script="ok"):
             out += ["# kexec_load failed [FAIL]", f"not ok {n} selftests: kexec: {name} # exit=1"]
         else:
             out += ["# kexec_load succeeded [PASS]", f"ok {n} selftests: kexec: {name}"]
-    return out + ["KX-TAP-END programs=4",
-                  "KX-KLOG gen=0 role=main warnings=0 bugs=0 oopses=0 kasan=0 kmemleak=0",
-                  "KX-DONE gen=0"]
+    return out + [f"KX-TAP-END programs={total}"] + reboot(efi)
 
 
-def judge(lines, profile="uefi", timed_out=False):
-    c = ctx(profile)
+def judge(lines, profile="uefi", timed_out=False, variant="debug"):
+    c = ctx(profile, variant)
     b = Boot(lines=[Line(float(i), t) for i, t in enumerate(lines)], timed_out=timed_out,
              exit_code=None if timed_out else 0)
     return selftests.judge(b, c, expect(c))
@@ -66,8 +110,13 @@ def test_passes_when_every_case_said_ok():
     v = judge(guest(efi="yes"))
     assert v.passed, v.reasons
     assert NOMAP in v.evidence["summary"]["passed"]
-    assert len(v.evidence["summary"]["passed"]) == 14 and not v.evidence["summary"]["skipped"]
+    assert len(v.evidence["summary"]["passed"]) == 18 and not v.evidence["summary"]["skipped"]
     assert v.metrics["leak_lost_kb"] == 8 and v.metrics["leak_tolerance_kb"] == 64
+    assert v.metrics["fail_nth_kexec_load_points"] == 23
+    assert v.metrics["fail_nth_kexec_file_load_points"] == 61
+    assert (v.metrics["fuzz_seed"], v.metrics["fuzz_lists"]) == (SEED, 3000)
+    assert v.metrics["concurrency_crash_loads"] == 301
+    assert v.evidence["reboot_after_tests"][0]["token"] == TOKEN
 
 
 def test_nomap_may_skip_on_dt_and_is_listed_as_skipped_not_passed():
@@ -162,3 +211,63 @@ def test_a_tree_without_the_selftests_fails_naming_what_is_missing(tmp_path):
 def test_a_run_from_a_tree_is_labelled_tree():
     c = common.Context(scenario="selftests", kernel="series", tree="build/linux-st")
     assert c.kernel == "tree" and c.tree.startswith("/")
+
+
+FAIL_NTH = ["load_fails_cleanly_at_each_allocation", "file_load_fails_cleanly_at_each_allocation"]
+
+
+def test_fail_nth_may_skip_without_fault_injection_but_must_run_on_debug():
+    v = judge(guest(efi="yes", skip=FAIL_NTH), variant="")
+    assert v.passed, v.reasons
+    assert set(v.evidence["summary"]["skipped"]) == {f"kexec_stress_test.{c}" for c in FAIL_NTH}
+    v = judge(guest(efi="yes", skip=FAIL_NTH[1:]), variant="debug")
+    assert not v.passed
+    assert any(r.startswith(f"kexec_stress_test.{FAIL_NTH[1]} skipped on uefi, which must run")
+               for r in v.reasons)
+
+
+def without(lines, text):
+    return [t for t in lines if text not in t]
+
+
+def swap(lines, old, new):
+    return [t.replace(old, new) for t in lines]
+
+
+def test_a_stress_case_that_says_ok_must_show_its_work():
+    v = judge(without(guest(efi="yes"), "fail-nth kexec_file_load:"))
+    assert not v.passed
+    assert ("kexec_stress_test.file_load_fails_cleanly_at_each_allocation: ok, but no "
+            "injection point reported") in v.reasons
+    v = judge(swap(guest(efi="yes"), f"fuzz seed {SEED}:", "fuzz seed 99:"))
+    assert "kexec_stress_test: fuzzed with seed 99, asked for 1234" in v.reasons
+    v = judge(swap(guest(efi="yes"), "3000 lists", "300 lists"))
+    assert any("fuzzed 300 lists" in r for r in v.reasons)
+    v = judge(swap(guest(efi="yes"), "301 crash loads", "0 crash loads"))
+    assert any("did not all make progress" in r for r in v.reasons)
+    v = judge(without(guest(efi="yes"), "concurrency: "))
+    assert "kexec_stress_test: the concurrency case printed no summary" in v.reasons
+
+
+def test_an_allocation_failure_report_is_excused_a_bare_call_trace_is_not():
+    lines = guest(efi="yes")
+    at = lines.index("KX-TAP-BEGIN") + 1
+    report = ["[   12.0] kexec_stress_te: vmalloc: allocation failure: 65536 bytes, "
+              "mode:0xcc0(GFP_KERNEL), nodemask=(null)",
+              "[   12.0] CPU: 0 PID: 90 Comm: kexec_stress_te Not tainted 5.10.223-kx #1",
+              "[   12.0] Call trace:", "[   12.0]  dump_backtrace+0x0/0x1c0"]
+    v = judge(lines[:at] + report + lines[at:])
+    assert v.passed, v.reasons
+    v = judge(lines[:at] + report + report[2:] + lines[at:])
+    assert not v.passed
+    assert "the console shows '[   12.0] Call trace:'" in v.reasons
+
+
+def test_the_reboot_after_the_tests_must_reach_the_next_kernel():
+    v = judge(without(guest(efi="yes"), "KX-BOOT scenario=selftests gen=1"))
+    assert not v.passed
+    assert "gen 0: kexec -e did not reach gen 1's userspace" in v.reasons
+    v = judge(swap(guest(efi="yes"), f"token={TOKEN}", "token=0000"))
+    assert f"gen 1: token '0000', expected '{TOKEN}'" in v.reasons
+    v = judge(without(guest(efi="yes"), "KX-DONE gen=1"))
+    assert "gen 1 did not finish" in v.reasons

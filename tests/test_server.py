@@ -12,9 +12,10 @@ from test_requires_core import add, assert_breaks, assert_fails_with, drop, sub
 from test_verdicts import boot, ctx, reboot_expect, reboot_lines
 
 
-def feature_line(gen, vhe="yes", kvm="vhe", kpti="no", pac="yes", va_bits=48, role="main"):
+def feature_line(gen, vhe="yes", kvm="vhe", kpti="no", pac="yes", va_bits=48, role="main",
+                 checkers=None):
     return (f"KX-FEATURES gen={gen} role={role} vhe={vhe} kvm={kvm} kpti={kpti} pac={pac} "
-            f"va_bits={va_bits}")
+            f"va_bits={va_bits}" + (f" checkers={checkers}" if checkers else ""))
 
 
 def with_features(lines, **kw):
@@ -196,3 +197,27 @@ def test_kaslr_on_asks_only_the_kernel_that_kexecs():
     lines = sub("KX-KASLR", "state=enabled", "state=noseed", gen=1)(
         with_kaslr(reboot_lines(), "enabled"))
     assert judge(lines, ctx(append_extra=features.KASLR_ON)).passed
+
+
+DEBUG = ctx(variant="debug")
+NO_VHE = {"vhe": "no", "kvm": "none", "pac": "no"}
+
+
+def test_the_debug_variant_passes_with_every_checker_working():
+    lines = with_features(reboot_lines(), checkers=features.DEBUG_CHECKERS, **NO_VHE)
+    v = judge(lines, DEBUG)
+    assert v.passed, v.reasons
+    # Without the checkers the same lines prove nothing of a debug cell.
+    assert_fails_with(judge(with_features(reboot_lines(), **NO_VHE), DEBUG),
+                      "gen 0 main runs with checkers=(not reported) (the cell wants "
+                      "kasan,kmemleak,lockdep,faults)")
+
+
+@pytest.mark.parametrize("gone", ["kasan", "kmemleak", "lockdep", "faults"])
+def test_the_debug_variant_fails_without_any_one_checker(gone):
+    good = with_features(reboot_lines(), checkers=features.DEBUG_CHECKERS, **NO_VHE)
+    left = ",".join(c for c in features.DEBUG_CHECKERS.split(",") if c != gone)
+    assert_breaks(kexec_reboot.judge, good,
+                  [sub("KX-FEATURES", features.DEBUG_CHECKERS, left, gen=1)], {},
+                  f"gen 1 main runs with checkers={left} (the cell wants "
+                  f"{features.DEBUG_CHECKERS})", DEBUG, reboot_expect())

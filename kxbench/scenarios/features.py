@@ -10,7 +10,9 @@ debug_pagealloc=on, every boot must show free memory unmapped from the
 linear map (KX-LINEAR). With nokaslr every kernel must say KASLR was
 disabled on the command line; with kx.kaslr=on (a workbench word the guest
 ignores) the first kernel, the one that kexecs, must run randomized
-(KX-KASLR, issue 15). Other cells record the lines without requiring them,
+(KX-KASLR, issue 15). A cell of the debug build variant requires every
+kernel to show KASAN, kmemleak, lockdep and fault injection working
+(checkers=), so that its zero reports are evidence (issue 15). Other cells record the lines without requiring them,
 so that logs from before them still judge.
 """
 from .. import evidence
@@ -43,9 +45,13 @@ def expected(ctx):
         kpti = kernel_arg(ctx, "kpti")
         if kpti in ON + OFF:    # else KASLR and the CPU decide: recorded only
             want["kpti"] = yes(kpti in ON)
+    if ctx.variant == "debug":
+        want["checkers"] = DEBUG_CHECKERS
     return want
 
 
+# What every kernel of the debug build variant must show working (issue 15).
+DEBUG_CHECKERS = "kasan,kmemleak,lockdep,faults"
 KASLR_ON = "kx.kaslr=on"
 
 
@@ -92,7 +98,7 @@ def check(v, boot, ctx, name="boot"):
                           f"{who}: KASLR {k['state']}, the cell wants {kaslr[0]}")
         f = feats.get((gen, role))
         if want and v.require(f is not None, f"{who} printed no KX-FEATURES line"):
-            bad = {k: f[k] for k, x in want.items() if f[k] != x}
+            bad = {k: f.get(k, "(not reported)") for k, x in want.items() if f.get(k) != x}
             v.require(not bad, f"{who} runs with " +
                       ", ".join(f"{k}={x} (the cell wants {want[k]})" for k, x in bad.items()))
         if not debug_pagealloc(ctx):

@@ -72,6 +72,27 @@ def placement(pf):
 
 def judge(boot, ctx, expect):
     v = common.Verdict()
+    f0, gens = check_generations(v, boot, ctx, expect)
+    common.check_exit(v, boot, ctx)
+    v.evidence["gen0"] = f0
+    v.evidence["generations"] = gens
+    if gens:
+        first = gens[0]
+        v.metrics = {k: first[k] for k in ("load_s", "memfree_before_load_kb",
+                                           "memfree_after_load_kb", "load_overhead_kb",
+                                           "exec_to_userspace_s")}
+        at_boot = [int(f0["memfree_kb"])] if f0 else []
+        v.metrics["memfree_at_boot_kb"] = at_boot + [g["memfree_at_boot_kb"] for g in gens]
+    if not v.passed and v.first_bad_line is None:
+        v.first_bad_line = common.first_bad(boot)
+    return v
+
+
+def check_generations(v, boot, ctx, expect):
+    """Gen 0 booted and each kexec reached the next generation with the
+    token, payload, exception level and CPUs EXPECT asks for, and the last
+    one finished; the kernel logs are left to the caller (check_exit).
+    Returns gen 0's KX-BOOT fields and a summary of each later generation."""
     f0 = common.check_boot_line(v, boot, ctx, gen=0)
     v.evidence["expected"] = {"token": expect["token"], "sha256": expect["sha256"],
                               "el": ctx.expected_el, "efi": ctx.efi}
@@ -135,19 +156,7 @@ def judge(boot, ctx, expect):
     done, _ = common.find(boot, "KX-DONE", gen=expect["gens"])
     if v.passed:
         v.require(done is not None, f"gen {expect['gens']} did not finish")
-    common.check_exit(v, boot, ctx)
-    v.evidence["gen0"] = f0
-    v.evidence["generations"] = gens
-    if gens:
-        first = gens[0]
-        v.metrics = {k: first[k] for k in ("load_s", "memfree_before_load_kb",
-                                           "memfree_after_load_kb", "load_overhead_kb",
-                                           "exec_to_userspace_s")}
-        at_boot = [int(f0["memfree_kb"])] if f0 else []
-        v.metrics["memfree_at_boot_kb"] = at_boot + [g["memfree_at_boot_kb"] for g in gens]
-    if not v.passed and v.first_bad_line is None:
-        v.first_bad_line = common.first_bad(boot)
-    return v
+    return f0, gens
 
 
 def check_kvm(v, boot, gens):

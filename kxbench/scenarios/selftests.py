@@ -5,10 +5,11 @@ KX-TAP-END, nested as kselftest's runner nests it. The host parses the TAP
 and passes only if every expected case reported ok; a case may be skipped
 only where the profile cannot run it, and is then listed as skipped."""
 import re
+import secrets
 
 from .. import kbuild, machine, userland, util
 from ..initramfs import Cpio
-from . import common
+from . import common, kexec_reboot
 
 SELFTESTS = "tools/testing/selftests/kexec"
 # Every case the kernel side promises, by program (kselftest harness TESTs).
@@ -19,7 +20,17 @@ PROGRAMS = {
         "entry_outside_segments", "crash_segment_outside_crashkernel", "no_cap_sys_boot",
         "load_unload_does_not_leak"),
     "kexec_file_load_test": ("load_and_unload",),
+    "kexec_stress_test": (
+        "load_fails_cleanly_at_each_allocation", "file_load_fails_cleanly_at_each_allocation",
+        "fuzzed_segment_lists_match_the_model", "concurrent_loads_and_unloads"),
 }
+# fail-nth needs fault injection, which only the debug build variant has.
+FAULT_INJECTION = (("kexec_stress_test", "load_fails_cleanly_at_each_allocation"),
+                   ("kexec_stress_test", "file_load_fails_cleanly_at_each_allocation"))
+# The fuzzer's seed: chosen here, passed on the command line, printed by the
+# test and kept in the result, so that a failing run can be replayed.
+FUZZ_SEED = "kx.fuzz_seed"
+MIN_FUZZ_LISTS = 1000
 # The scripts that were there before: they need IKCONFIG and IMA or secure
 # boot, which no workbench config or profile has, so they may skip (with a
 # reason) everywhere; they must never fail.
@@ -35,6 +46,8 @@ def may_skip(ctx):
     allowed = {(s, None) for s in SCRIPTS}
     if ctx.efi == "no":
         allowed.add(NOMAP)
+    if ctx.variant != "debug":
+        allowed |= set(FAULT_INJECTION)
     return allowed
 
 
@@ -89,12 +102,28 @@ def run(ctx):
         return v
     image, parts = common.prepare(ctx)
     initrd = initramfs(work / "initrd.cpio", parts, src, work / "selftests", image)
-    spec = ctx.spec(image, initrd, ctx.append("kx.gen=0", CRASHKERNEL))
-    boot = machine.boot(spec, ctx.log, ctx.boot_timeout())
+    # After the tests the same system kexec-reboots (kexec_load), so that
+    # whatever they did to it, the next kernel must still come up whole.
+    nxt, reboot = kexec_reboot.next_initramfs(ctx, parts, work, ctx.token)
+    disk = common.data_disk(work / "disk.img", image, nxt)
+    seed = fuzz_seed(ctx)
+    words = ["kx.gen=0", CRASHKERNEL] + ([] if ctx.asks(f"{FUZZ_SEED}={seed}")
+                                         else [f"{FUZZ_SEED}={seed}"])
+    spec = ctx.spec(image, initrd, ctx.append(*words), disk)
+    boot = machine.boot(spec, ctx.log, ctx.boot_timeout() * 2)
     # JSON-able (the result keeps them for ./kx judge): lists, not sets.
     ctx.judge_args = [{"programs": {k: list(c) for k, c in PROGRAMS.items()},
-                       "scripts": list(SCRIPTS), "may_skip": sorted(may_skip(ctx), key=str)}]
+                       "scripts": list(SCRIPTS), "may_skip": sorted(may_skip(ctx), key=str),
+                       "fuzz_seed": seed, "reboot": reboot}]
     return judge(boot, ctx, *ctx.judge_args)
+
+
+def fuzz_seed(ctx):
+    """The seed --append kx.fuzz_seed=N asks for, else a fresh one."""
+    for word in ctx.append_extra.split():
+        if word.startswith(FUZZ_SEED + "="):
+            return int(word.split("=", 1)[1])
+    return secrets.randbelow(1 << 32)
 
 
 TOP_RESULT = re.compile(r"^(not ok|ok) (\d+) selftests: kexec: (\S+)\s*(?:#\s*(.*))?$")
@@ -207,6 +236,69 @@ def judge_program(v, summary, name, p, cases, allowed, profile):
             v.require(False, f"{key}: not ok")
 
 
+STRESS = "kexec_stress_test"
+FAIL_NTH = re.compile(r"fail-nth (kexec_load|kexec_file_load): (\d+) injection points")
+FUZZ = re.compile(r"fuzz seed (\d+): (\d+) lists, (\d+) loaded, (\d+) refused")
+CONCURRENCY = re.compile(r"concurrency: (\d+) s, (\d+) processes: (\d+) loads, (\d+) unloads, "
+                         r"(\d+) crash loads, (\d+) busy, (\d+) reads")
+# warn_alloc() reports a failed allocation with a stack dump: under fault
+# injection that is the kernel doing what it should, and the one "Call
+# trace:" that follows each such report is excused.
+ALLOC_FAILURE = re.compile(r"(page allocation failure|vmalloc: allocation failure)")
+
+
+def console_errors(texts):
+    """Console lines with a BAD_MARKERS word, outside the tests' own output
+    (behind "#", which may quote the kernel log), less the stack dump of
+    each allocation failure report."""
+    errors, reports = [], 0
+    for t in texts:
+        if t.startswith("#"):
+            continue
+        if ALLOC_FAILURE.search(t):
+            reports += 1
+        elif "Call trace:" in t and reports:
+            reports -= 1
+        elif any(m in t for m in common.BAD_MARKERS):
+            errors.append(t)
+    return errors
+
+
+def check_stress(v, p, summary, expect):
+    """kexec_stress_test's cases that passed must also have printed what
+    they did: how many allocations failed, the fuzzer's seed and lists, the
+    concurrent loads; their figures go into the metrics."""
+    said = "\n".join(p["lines"])
+    ok = set(summary["passed"])
+    points = {m.group(1): int(m.group(2)) for m in FAIL_NTH.finditer(said)}
+    for case, call in (("load_fails_cleanly_at_each_allocation", "kexec_load"),
+                       ("file_load_fails_cleanly_at_each_allocation", "kexec_file_load")):
+        if f"{STRESS}.{case}" in ok and v.require(
+                points.get(call, 0) > 0, f"{STRESS}.{case}: ok, but no injection point reported"):
+            v.metrics[f"fail_nth_{call}_points"] = points[call]
+    fuzz = FUZZ.search(said)
+    if f"{STRESS}.fuzzed_segment_lists_match_the_model" in ok and v.require(
+            fuzz is not None, f"{STRESS}: the fuzzer printed no summary"):
+        seed, lists, loaded, refused = (int(x) for x in fuzz.groups())
+        if expect.get("fuzz_seed") is not None:
+            v.require(seed == expect["fuzz_seed"],
+                      f"{STRESS}: fuzzed with seed {seed}, asked for {expect['fuzz_seed']}")
+        v.require(lists >= MIN_FUZZ_LISTS and loaded > 0 and refused > 0,
+                  f"{STRESS}: fuzzed {lists} lists ({loaded} loaded, {refused} refused); "
+                  f"at least {MIN_FUZZ_LISTS}, some of each, were asked for")
+        v.metrics |= {"fuzz_seed": seed, "fuzz_lists": lists, "fuzz_loaded": loaded,
+                      "fuzz_refused": refused}
+    conc = CONCURRENCY.search(said)
+    if f"{STRESS}.concurrent_loads_and_unloads" in ok and v.require(
+            conc is not None, f"{STRESS}: the concurrency case printed no summary"):
+        secs, procs, loads, unloads, crash, busy, reads = (int(x) for x in conc.groups())
+        v.require(procs > 1 and loads > 0 and unloads > 0 and crash > 0 and reads > 0,
+                  f"{STRESS}: the concurrent processes did not all make progress: "
+                  f"{conc.group(0)}")
+        v.metrics |= {"concurrency_s": secs, "concurrency_loads": loads,
+                      "concurrency_crash_loads": crash, "concurrency_busy": busy}
+
+
 def judge(boot, ctx, expect):
     v = common.Verdict()
     texts = [ln.text for ln in boot.lines]
@@ -232,14 +324,18 @@ def judge(boot, ctx, expect):
             before, after, tol = (int(leak[0].group(i)) for i in (1, 3, 4))
             v.metrics.update({"leak_free_before_kb": before, "leak_free_after_kb": after,
                               "leak_lost_kb": before - after, "leak_tolerance_kb": tol})
-    # Test output is behind "#" and may quote the kernel log; the rest is the console's.
-    kernel_errors = [t for t in texts if not t.startswith("#")
-                     and any(m in t for m in common.BAD_MARKERS)]
+        if tap["programs"].get(STRESS):
+            check_stress(v, tap["programs"][STRESS], summary, expect)
+    kernel_errors = console_errors(texts)
     if kernel_errors:
         v.require(False, f"the console shows {kernel_errors[0]!r}")
-    common.check_boot_line(v, boot, ctx, gen=0)
-    done, _ = common.find(boot, "KX-DONE", gen=0)
-    v.require(done is not None, "the guest did not finish (no KX-DONE)")
+    if expect.get("reboot"):
+        _, gens = kexec_reboot.check_generations(v, boot, ctx, expect["reboot"])
+        v.evidence["reboot_after_tests"] = gens
+    else:   # a result from before the reboot after the tests
+        common.check_boot_line(v, boot, ctx, gen=0)
+        done, _ = common.find(boot, "KX-DONE", gen=0)
+        v.require(done is not None, "the guest did not finish (no KX-DONE)")
     not_ok = [t for t in texts if t.lstrip("# ").startswith("not ok")]
     if not_ok:
         v.first_bad_line = not_ok[0]
