@@ -30,7 +30,7 @@ from .util import CACHE, REPO
 CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48", "64k-52")
 PROFILES = ("dt-el1", "dt-el2", "uefi")
 SCENARIOS = ("kexec-reboot", "kexec-file", "kexec-chain", "kdump", "mmu-state", "reloc-fault",
-             "crash-protect")
+             "crash-protect", "hibernate")
 PTWALK_PROFILES = ("dt-el2", "uefi")
 # kdump with the crash kernel region split above and below 4 GiB (issue 11),
 # through kexec_load() and, under dt-el2, kexec_file_load().
