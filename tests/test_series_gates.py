@@ -46,6 +46,22 @@ def test_checkpatch_gate_rejects_trailing_whitespace(linux, tmp_path):
     assert errors > 0, text
 
 
+def test_checkpatch_gate_counts_a_new_file_warning_as_the_maintainers_question(linux, tmp_path):
+    """A patch that adds a file without touching MAINTAINERS gets one warning
+    that the get_maintainer gate answers; any other warning stands."""
+    body = "// SPDX-License-Identifier: GPL-2.0\nint kx_new_file;\n"
+    path = "tools/testing/selftests/kexec/kx_new.c"
+    diff = (f"diff --git a/{path} b/{path}\nnew file mode 100644\nindex 0000000..1111111\n"
+            f"--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,2 @@\n"
+            + "".join("+" + ln + "\n" for ln in body.splitlines()))
+    patch = tmp_path / "0001-new.patch"
+    patch.write_text(HEADER + diff + "-- \n2.39.5\n")
+    errors, warnings, _, text = series.checkpatch(patch)
+    assert (errors, warnings) == (0, 1), text
+    assert series.unanswered_warnings(warnings, text) == 0
+    assert series.unanswered_warnings(2, text) == 1
+
+
 def git(cwd, *args, env=None):
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
                    env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), **(env or {})})
