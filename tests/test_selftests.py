@@ -271,3 +271,16 @@ def test_the_reboot_after_the_tests_must_reach_the_next_kernel():
     assert f"gen 1: token '0000', expected '{TOKEN}'" in v.reasons
     v = judge(without(guest(efi="yes"), "KX-DONE gen=1"))
     assert "gen 1 did not finish" in v.reasons
+
+
+def test_a_result_from_before_the_reboot_after_the_tests_still_needs_kx_done():
+    """Saved results whose judge arguments have no reboot (./kx judge)."""
+    c = ctx("uefi")
+    old = {k: x for k, x in expect(c).items() if k != "reboot"}
+    lines = guest(efi="yes")
+    lines = lines[:lines.index("KX-EXEC gen=0")] + ["KX-DONE gen=0"]
+    b = Boot(lines=[Line(float(i), t) for i, t in enumerate(lines)], timed_out=False,
+             exit_code=0)
+    assert selftests.judge(b, c, old).passed
+    v = selftests.judge(Boot(lines=b.lines[:-1], timed_out=False, exit_code=0), c, old)
+    assert "the guest did not finish (no KX-DONE)" in v.reasons

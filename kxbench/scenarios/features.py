@@ -12,8 +12,9 @@ disabled on the command line; with kx.kaslr=on (a workbench word the guest
 ignores) the first kernel, the one that kexecs, must run randomized
 (KX-KASLR, issue 15). A cell of the debug build variant requires every
 kernel to show KASAN, kmemleak, lockdep and fault injection working
-(checkers=), so that its zero reports are evidence (issue 15). Other cells record the lines without requiring them,
-so that logs from before them still judge.
+(checkers=), so that its zero reports are evidence (issue 15). Other cells
+record the lines without requiring them, so that logs from before them
+still judge.
 """
 from .. import evidence
 
