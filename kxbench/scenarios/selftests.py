@@ -9,7 +9,7 @@ import secrets
 
 from .. import kbuild, machine, userland, util
 from ..initramfs import Cpio
-from . import common, kexec_reboot
+from . import common, features, kexec_reboot
 
 SELFTESTS = "tools/testing/selftests/kexec"
 # Every case the kernel side promises, by program (kselftest harness TESTs).
@@ -106,9 +106,10 @@ def run(ctx):
     # whatever they did to it, the next kernel must still come up whole.
     nxt, reboot = kexec_reboot.next_initramfs(ctx, parts, work, ctx.token)
     disk = common.data_disk(work / "disk.img", image, nxt)
-    seed = fuzz_seed(ctx)
-    words = ["kx.gen=0", CRASHKERNEL] + ([] if ctx.asks(f"{FUZZ_SEED}={seed}")
-                                         else [f"{FUZZ_SEED}={seed}"])
+    # The seed --append kx.fuzz_seed=N asks for, else a fresh one.
+    asked = features.kernel_arg(ctx, FUZZ_SEED)
+    seed = int(asked) if asked is not None else secrets.randbelow(1 << 32)
+    words = ["kx.gen=0", CRASHKERNEL] + ([] if asked is not None else [f"{FUZZ_SEED}={seed}"])
     spec = ctx.spec(image, initrd, ctx.append(*words), disk)
     boot = machine.boot(spec, ctx.log, ctx.boot_timeout() * 2)
     # JSON-able (the result keeps them for ./kx judge): lists, not sets.
@@ -116,14 +117,6 @@ def run(ctx):
                        "scripts": list(SCRIPTS), "may_skip": sorted(may_skip(ctx), key=str),
                        "fuzz_seed": seed, "reboot": reboot}]
     return judge(boot, ctx, *ctx.judge_args)
-
-
-def fuzz_seed(ctx):
-    """The seed --append kx.fuzz_seed=N asks for, else a fresh one."""
-    for word in ctx.append_extra.split():
-        if word.startswith(FUZZ_SEED + "="):
-            return int(word.split("=", 1)[1])
-    return secrets.randbelow(1 << 32)
 
 
 TOP_RESULT = re.compile(r"^(not ok|ok) (\d+) selftests: kexec: (\S+)\s*(?:#\s*(.*))?$")
