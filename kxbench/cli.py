@@ -139,6 +139,11 @@ def cmd_bench(args):
 
 def cmd_matrix(args):
     from . import matrix
+    if args.debug_config:
+        # For make setup: the KASAN kernel the next sample's debug cells need.
+        seed = matrix.peek_seed() if args.seed is None else args.seed
+        print(matrix.debug_config(seed))
+        return 0
     return matrix.main(run_all=args.all, seed=args.seed, jobs=args.jobs, match=args.match)
 
 
@@ -219,6 +224,8 @@ def parser():
     mx.add_argument("--seed", type=int, help="the sample to run (default: the next one)")
     mx.add_argument("-j", "--jobs", type=int, default=2, help="guests at a time")
     mx.add_argument("--match", help="only the cells whose name contains this, e.g. server")
+    mx.add_argument("--debug-config", action="store_true",
+                    help="print the debug config of the next sample (or --seed's), run nothing")
     mx.set_defaults(fn=cmd_matrix)
     sub.add_parser("demo", help="build series, kexec reboot on dt-el2, kdump; summary"
                    ).set_defaults(fn=cmd_demo)

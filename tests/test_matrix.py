@@ -4,9 +4,10 @@ from kxbench import matrix
 
 def test_the_matrix_covers_every_config_profile_and_variant():
     cells = matrix.cells()
-    assert len(cells) == len(set(cells)) == 295
+    assert len(cells) == len(set(cells)) == 303
     odd = set(matrix.odd_path_cells())
-    minimal = [c for c in cells if not c.cpu and not c.variant and c not in odd]
+    kunit = set(matrix.kunit_cells())
+    minimal = [c for c in cells if not c.cpu and not c.variant and c not in odd | kunit]
     for config in matrix.CONFIGS:
         for profile in matrix.PROFILES:
             mine = [c for c in minimal if (c.config, c.profile) == (config, profile)]
@@ -54,20 +55,41 @@ def test_the_debug_cells_run_every_scenario_the_issue_names_on_4k_and_64k():
     for config in ("4k-48", "64k-48"):
         for profile in ("dt-el2", "uefi"):
             want = {"kexec-reboot", "kexec-file", "kexec-chain", "kdump", "hibernate",
-                    "selftests"} - {s for s, p in matrix.DEBUG_OPEN if p == profile}
+                    "selftests"}
             assert {c.scenario for c in debug if (c.config, c.profile) == (config, profile)} \
                 == want
     assert {c.variant for c in debug} == {"debug"}
 
 
 def test_consecutive_seeds_shift_by_one_cell_and_cover_everything_once():
-    cells = matrix.cells()
+    cells = [c for c in matrix.cells() if c.variant != "debug"]
     seen = []
     for seed in range(matrix.STRIDE):
-        seen += matrix.sample(seed)
+        seen += [c for c in matrix.sample(seed) if c.variant != "debug"]
     assert sorted(map(str, seen)) == sorted(map(str, cells))
     first, second = matrix.sample(5), matrix.sample(6)
+    first, second = ([c for c in s if c.variant != "debug"] for s in (first, second))
     assert [cells.index(c) - 1 for c in first][1:] == [cells.index(c) for c in second][1:len(first)]
+
+
+def test_a_sample_holds_the_debug_cells_of_one_config_and_rotates_through_all():
+    """One KASAN kernel to build per run; 2 x DEBUG_STRIDE seeds run every
+    debug cell once."""
+    seen = []
+    for seed in range(len(matrix.DEBUG_CONFIGS) * matrix.DEBUG_STRIDE):
+        debug = [c for c in matrix.sample(seed) if c.variant == "debug"]
+        assert {c.config for c in debug} == {matrix.debug_config(seed)}
+        seen += debug
+    assert sorted(map(str, seen)) == sorted(map(str, matrix.debug_cells()))
+    assert matrix.debug_config(0) != matrix.debug_config(1)
+
+
+def test_kunit_runs_on_four_configs_and_at_up_to_16_gib():
+    kunit = matrix.kunit_cells()
+    assert set(kunit) <= set(matrix.cells())
+    assert {c.config for c in kunit} == {"4k-48", "4k-39", "16k-47", "64k-48"}
+    assert {c.mem for c in kunit if c.config == "4k-48"} == {1024, 8192, 16384}
+    assert [c for c in kunit if c.config == "64k-48"][0].args()[-2:] == ["--mem", "16384"]
 
 
 def test_the_seed_is_a_counter_unless_fixed(tmp_path, monkeypatch):
@@ -77,7 +99,9 @@ def test_the_seed_is_a_counter_unless_fixed(tmp_path, monkeypatch):
     monkeypatch.setenv("KX_MATRIX_SEED", "41")
     assert matrix.next_seed() == matrix.next_seed() == 41
     monkeypatch.delenv("KX_MATRIX_SEED")
+    assert matrix.peek_seed() == matrix.peek_seed() == 3
     assert matrix.next_seed() == 3
+    assert matrix.peek_seed() == 4
 
 
 def test_cell_arguments_name_only_what_differs_from_the_defaults():
@@ -107,3 +131,16 @@ def test_pending_cells_fail_the_run_only_by_passing(monkeypatch, capsys):
     monkeypatch.setattr(matrix, "run_cell", lambda c: (c, True, "PASS ..."))
     assert matrix.main(seed=0) == 1
     assert "passes although pending" in capsys.readouterr().out
+
+
+def test_make_setup_learns_the_debug_config_of_a_sample_without_advancing_the_seed(
+        tmp_path, monkeypatch, capsys):
+    from kxbench import cli
+    monkeypatch.setattr(matrix, "SEED_FILE", tmp_path / "seed")
+    monkeypatch.delenv("KX_MATRIX_SEED", raising=False)
+    (tmp_path / "seed").write_text("5\n")
+    for argv, want in ((["matrix", "--debug-config"], "64k-48"),
+                       (["matrix", "--debug-config", "--seed", "2"], "4k-48")):
+        assert cli.main(argv) == 0
+        assert capsys.readouterr().out == f"{want}\n"
+    assert matrix.next_seed() == 5
