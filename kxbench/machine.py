@@ -2,18 +2,22 @@
 
 Every line the guest prints is stamped with the host's monotonic clock
 when it arrives, and written to the run's log as it arrives, so a guest
-that hangs still leaves everything it said.
+that hangs still leaves everything it said, and, before it is killed, where
+its CPUs were (QEMU's registers, through a QMP socket of the workbench's).
 """
+import dataclasses
 import os
 import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .qmp import Qmp
 from .util import KxError
 
 PROFILES = ("dt-el1", "dt-el2", "uefi")
@@ -147,6 +151,10 @@ class Machine:
 
     def __enter__(self):
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.qmp_dir = None
+        if not self.spec.qmp:   # a scenario's own QMP socket is the scenario's
+            self.qmp_dir = tempfile.mkdtemp(prefix="kx-qmp-")   # short: sun_path
+            self.spec = dataclasses.replace(self.spec, qmp=Path(self.qmp_dir) / "qmp")
         cmd = qemu_command(self.spec)
         self.logf = open(self.log, "a", buffering=1, errors="replace")
         self.logf.write("# " + " ".join(cmd) + "\n")
@@ -201,9 +209,33 @@ class Machine:
             self.result.exit_code = self.proc.wait(timeout=max(self.remaining(), 0))
         except subprocess.TimeoutExpired:
             self.result.timed_out = True
+            self.record_cpus()
             self.kill()
         self.reader.join(timeout=5)
         return self.result
+
+    def record_cpus(self):
+        """Write every vCPU's registers to the log as '# ' lines (read_log
+        skips them): the PC and PSTATE of a hung guest say where it hangs."""
+        if not self.qmp_dir:
+            return
+        try:
+            text = self.registers()
+        except (KxError, OSError, ValueError) as exc:
+            text = f"(none: {exc})"
+        with self._cond:
+            self.logf.write("# the CPUs when the timeout struck (QEMU info registers):\n")
+            self.logf.writelines(f"# {ln}\n" for ln in text.splitlines())
+
+    def registers(self):
+        if not self.spec.qmp.exists():
+            raise KxError("QEMU made no QMP socket")
+        qmp = Qmp(self.spec.qmp, timeout=5)
+        try:
+            return qmp.execute("human-monitor-command", reply_timeout=10,
+                               **{"command-line": "info registers -a"})
+        finally:
+            qmp.close()
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -216,6 +248,8 @@ class Machine:
     def __exit__(self, *exc):
         self.kill()
         self.reader.join(timeout=5)
+        if self.qmp_dir:
+            shutil.rmtree(self.qmp_dir, ignore_errors=True)
         self.result.seconds = time.monotonic() - self.start
         if self.result.timed_out:
             self.logf.write(f"# killed by the workbench after {self.timeout} s\n")

@@ -21,7 +21,9 @@ class Qmp:
                     raise KxError(f"cannot reach QEMU's QMP socket {path}")
                 time.sleep(0.1)
         self.buf, self.events = b"", []
-        self._read()                                  # the greeting
+        if self._read(timeout=timeout) is None:       # the greeting
+            self.close()
+            raise KxError(f"QEMU sent no QMP greeting on {path} within {timeout} s")
         self.execute("qmp_capabilities")
 
     def close(self):
@@ -44,12 +46,12 @@ class Qmp:
         line, self.buf = self.buf.split(b"\n", 1)
         return json.loads(line)
 
-    def execute(self, command, **arguments):
+    def execute(self, command, reply_timeout=30, **arguments):
         """The command's return value; events that arrive meanwhile are kept."""
         msg = {"execute": command, **({"arguments": arguments} if arguments else {})}
         self.sock.sendall(json.dumps(msg).encode() + b"\n")
         while True:
-            reply = self._read(timeout=30)
+            reply = self._read(timeout=reply_timeout)
             if reply is None:
                 raise KxError(f"QMP {command}: no reply")
             if "event" in reply:

@@ -1,4 +1,6 @@
 """Unit tests for the workbench's own machinery (no kernel needed)."""
+import os
+import re
 import shutil
 import stat
 import subprocess
@@ -198,3 +200,29 @@ def test_the_full_bench_measures_load_overhead_up_to_64_gib_and_quick_stays_smal
     assert bench.FULL["mems"] == (1024, 4096, 16384, 65536)
     assert bench.FULL["profiles"] == ("dt-el2", "uefi")
     assert max(bench.QUICK["mems"]) <= 4096 and bench.QUICK["reps"] == 1
+
+
+def test_a_hung_guest_leaves_its_cpu_registers_in_the_log(tmp_path, monkeypatch):
+    """A real QEMU with nothing to run: killed at the timeout, but first
+    asked through the workbench's QMP socket where its CPU was."""
+    monkeypatch.setattr(machine, "qemu_command", lambda spec: [
+        "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-smp", "2", "-nodefaults",
+        "-display", "none", "-serial", "stdio", "-qmp", f"unix:{spec.qmp},server=on,wait=off"])
+    spec = machine.Spec(kernel="k", initrd="i", append="", workdir=tmp_path)
+    with machine.Machine(spec, tmp_path / "run.log", timeout=2) as m:
+        boot = m.wait_exit()
+    assert boot.timed_out
+    log = (tmp_path / "run.log").read_text()
+    assert "# the CPUs when the timeout struck" in log
+    assert len(re.findall(r"^# +PC=[0-9a-f]{16} ", log, re.M)) == 2, log
+    assert len(re.findall(r"^# PSTATE=[0-9a-f]+ .* EL1h", log, re.M)) == 2, log
+    assert machine.read_log(tmp_path / "run.log")[0].lines == []
+    assert m.qmp_dir and not os.path.exists(m.qmp_dir)
+
+
+def test_a_guest_without_a_qmp_socket_is_still_killed_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(machine, "qemu_command", lambda spec: ["sleep", "60"])
+    spec = machine.Spec(kernel="k", initrd="i", append="", workdir=tmp_path)
+    boot = machine.boot(spec, tmp_path / "run.log", timeout=1)
+    assert boot.timed_out and boot.seconds < 5
+    assert "# (none: QEMU made no QMP socket)" in (tmp_path / "run.log").read_text()
