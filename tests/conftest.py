@@ -36,22 +36,3 @@ def pytest_report_header(config):
         return (f"kx matrix: seed {seed}, sampling {len(cells)} of {len(matrix.cells())} "
                 f"cells (KX_MATRIX_SEED={seed} reproduces this sample)")
     return None
-
-
-def slow_rank(cell):
-    """How long a cell takes, roughly: debug kernels, the selftests and
-    512 MiB payloads take 5 to 11 min, chains and 256 MiB payloads 2 to 3,
-    the rest about one."""
-    if cell.variant == "debug" or cell.scenario == "selftests" or cell.payload_mib >= 512:
-        return 2
-    return 1 if cell.scenario == "kexec-chain" or cell.payload_mib >= 256 else 0
-
-
-def pytest_collection_modifyitems(config, items):
-    """The slowest cells first (a stable sort), so that xdist's two workers,
-    which are handed tests in this order, do not end with one of them alone
-    on a ten-minute cell."""
-    def rank(item):
-        cell = getattr(item, "callspec", None) and item.callspec.params.get("cell")
-        return slow_rank(cell) if isinstance(cell, matrix.Cell) else 0
-    items.sort(key=rank, reverse=True)
