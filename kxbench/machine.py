@@ -5,7 +5,6 @@ when it arrives, and written to the run's log as it arrives, so a guest
 that hangs still leaves everything it said, and, before it is killed, where
 its CPUs were (QEMU's registers, through a QMP socket of the workbench's).
 """
-import dataclasses
 import os
 import re
 import shutil
@@ -14,7 +13,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .qmp import Qmp
@@ -154,7 +153,7 @@ class Machine:
         self.qmp_dir = None
         if not self.spec.qmp:   # a scenario's own QMP socket is the scenario's
             self.qmp_dir = tempfile.mkdtemp(prefix="kx-qmp-")   # short: sun_path
-            self.spec = dataclasses.replace(self.spec, qmp=Path(self.qmp_dir) / "qmp")
+            self.spec = replace(self.spec, qmp=Path(self.qmp_dir) / "qmp")
         cmd = qemu_command(self.spec)
         self.logf = open(self.log, "a", buffering=1, errors="replace")
         self.logf.write("# " + " ".join(cmd) + "\n")
