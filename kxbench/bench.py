@@ -16,8 +16,8 @@ from .util import BUILD, KxError, log
 
 KERNELS = ("base", "upstream", "series")
 CONFIG = "4k-48"
-# Load overhead at 1 to 64 GiB (issue 10: the relocation tables must not grow
-# with RAM); a 64 GiB guest needs no more host memory than its struct pages.
+# Load overhead at 1 to 64 GiB (the relocation tables must not grow with
+# RAM); a 64 GiB guest needs no more host memory than its struct pages.
 FULL = {"profiles": ("dt-el2", "uefi"), "mems": (1024, 4096, 16384, 65536),
         "payloads": (32, 256), "reps": 3, "ptdump_configs": kbuild.CONFIGS}
 QUICK = {"profiles": ("dt-el2",), "mems": (1024, 4096), "payloads": (32,), "reps": 1,
@@ -27,12 +27,12 @@ PTDUMP_ONLY = {"profiles": ("dt-el2",), "mems": (), "payloads": (), "reps": 0,
                "ptdump_configs": kbuild.CONFIGS}
 PLANS = {"full": FULL, "quick": QUICK, "ptdump": PTDUMP_ONLY}
 
-# The linear map under crashkernel= (issue 11): the series keeps 2 MiB
+# The linear map under crashkernel=: the series keeps 2 MiB
 # blocks or runs where the base maps pages; ,high needs none but its region.
 PTDUMP = ("rodata=on crashkernel=256M", "rodata=on crashkernel=512M,high", "rodata=full")
 PTDUMP_MEM = 4096
 # The series' translations with crashkernel=256M, at most this share of the
-# base's (issue 11): 2 MiB units where the base has pages.
+# base's: 2 MiB units where the base has pages.
 CRASH_TRANSLATIONS_LIMIT = {"4k": 0.01, "16k": 0.01, "64k": 0.04}
 # kexec_file_load: kexec_load's purgatory sha256-checks every segment with the
 # MMU off in all three kernels alike, which would bury the relocation's time.

@@ -1,5 +1,5 @@
 """crashkernel= as the series reads it, and the memory ranges the guest
-reports for it (issue 11): what a kdump judge expects to find reserved and
+reports for it: what a kdump judge expects to find reserved and
 what the capture kernel must be given."""
 import re
 

@@ -1,11 +1,11 @@
 """The kexec matrix of the series: every scenario that kexecs, on every
 config under every profile, with a 32 MiB and a 256 MiB payload and with
-four CPUs (design.md section 6, issue 4), ptwalk on every config under
-dt-el2 and uefi (issue 10), crashkernel=,high/,low kdump, bad
-crashkernel= values and a shrunk crash kernel region (issue 11), and the
-server build variant with VHE, KVM, KPTI, pointer authentication and
-debug_pagealloc, and 64k-52 without LVA (issue 14); paths operators hit and
-the debug build variant (KASAN, kmemleak, lockdep, fault injection; issue 15).
+four CPUs (design.md section 6), ptwalk on every config under dt-el2 and
+uefi, crashkernel=,high/,low kdump, bad crashkernel= values and a shrunk
+crash kernel region, and the server build variant with VHE, KVM, KPTI,
+pointer authentication and debug_pagealloc, and 64k-52 without LVA; paths
+operators hit and the debug build variant (KASAN, kmemleak, lockdep, fault
+injection).
 
 It is too large for every `make check`, so make check runs a sample that
 rotates: cell i is in the sample of seed s when (i + s) % stride == 0. The
@@ -37,7 +37,7 @@ PROFILES = ("dt-el1", "dt-el2", "uefi")
 SCENARIOS = ("kexec-reboot", "kexec-file", "kexec-chain", "kdump", "mmu-state", "reloc-fault",
              "crash-protect", "hibernate")
 PTWALK_PROFILES = ("dt-el2", "uefi")
-# kdump with the crash kernel region split above and below 4 GiB (issue 11),
+# kdump with the crash kernel region split above and below 4 GiB,
 # through kexec_load() and, under dt-el2, kexec_file_load().
 HIGH_LOW = "crashkernel=512M,high crashkernel=128M,low"
 HIGH_LOW_PROFILES = ("dt-el2", "uefi")
@@ -47,8 +47,8 @@ SEED_FILE = CACHE / "matrix-seed"
 # Cells of these scenarios wait for a kernel change. They run, and are
 # expected to fail until it lands; one that passes is reported, so that its
 # entry here is deleted and the cells count from then on.
-# (ptwalk was pending until the series copied with blocks, without nomap pages
-# and with a read-only relocation page: issue 10.)
+# (For a judge written before the kernel patch it checks: its cells run from
+# the start, and the day they pass says the patch is in.)
 PENDING = {}
 
 
@@ -127,7 +127,7 @@ def kunit_cells():
         ("16k-47", 1024), ("64k-48", 16384))]
 
 
-# The server build variant on the CPUs that exercise each path (issue 14):
+# The server build variant on the CPUs that exercise each path:
 # max gives VHE (the kernel at EL2), pointer authentication, E0PD and LVA;
 # cortex-a57 gives KVM without VHE (EL2 owned by the hypervisor) and KPTI
 # forced by KASLR. Each scenario that applies, with kpti=1 and with
@@ -160,7 +160,7 @@ def server_cells():
     return out
 
 
-# Paths operators hit (issue 15): eight CPUs, a 512 MiB initramfs payload
+# Paths operators hit: eight CPUs, a 512 MiB initramfs payload
 # (byte-exact), kernels run with nokaslr and, kx.kaslr=on, randomized, kdump
 # in a kernel that a kexec reboot started, and a kexec reboot of a system
 # resumed from hibernation.
@@ -183,7 +183,7 @@ def odd_path_cells():
     return out
 
 
-# The debug build variant (issue 15): KASAN, kmemleak, lockdep and fault
+# The debug build variant: KASAN, kmemleak, lockdep and fault
 # injection on 4K and 64K pages, under DT at EL2 and UEFI; the selftests
 # there also make every allocation of a load fail in turn.
 DEBUG_CONFIGS = ("4k-48", "64k-48")

@@ -1,4 +1,4 @@
-"""The provenance gate of ./kx series check (issue 13).
+"""The provenance gate of ./kx series check: no code taken from Linux 6.1.
 
 No run of RUN or more consecutive lines that the series adds stands in
 Linux 6.1's versions of the arm64 and kexec files unless it also stands in

@@ -45,7 +45,7 @@ def test_quick_bench_report_is_whole_and_consistent():
         assert leaf["leaf_total"] > 0
     base = {lf["cmdline"]: lf for lf in report["leaves"] if lf["kernel"] == "base"}
     assert base["rodata=on crashkernel=256M"]["leaf_pte"] > 500000
-    # The series keeps 2 MiB blocks or runs with crashkernel= (issue 11): its
+    # The series keeps 2 MiB blocks or runs with crashkernel=: its
     # translations are a small share of the base's, on every config measured.
     crash = "rodata=on crashkernel=256M"
     for leaf in report["leaves"]:

@@ -1,4 +1,4 @@
-"""crash-protect's judge (issue 11): passes on a region that is unmapped in
+"""crash-protect's judge: passes on a region that is unmapped in
 whole 2 MiB units while loaded and restored exactly, and fails, with its own
 reason, on each thing that can go wrong."""
 import pytest

@@ -1,4 +1,4 @@
-"""crashkernel=,high and ,low (issue 11): what the workbench expects to be
+"""crashkernel=,high and ,low: what the workbench expects to be
 reserved, and the kdump and bad-crashkernel judges failing, each with its
 own reason, on real logs with one piece of evidence changed."""
 from pathlib import Path

@@ -1,5 +1,5 @@
 """One evidence schema: the guest prints every declared key, and a line
-that lacks one is a reason, never an exception in a judge (issue 12)."""
+that lacks one is a reason, never an exception in a judge."""
 import re
 
 import pytest

@@ -117,7 +117,7 @@ def test_cell_arguments_name_only_what_differs_from_the_defaults():
 
 
 def test_pending_cells_fail_the_run_only_by_passing(monkeypatch, capsys):
-    assert not [c for c in matrix.cells() if c.pending]    # issue 10 landed
+    assert not [c for c in matrix.cells() if c.pending]    # no scenario is pending
     monkeypatch.setattr(matrix, "PENDING", {"ptwalk": "waits for a kernel change"})
     pending = [c for c in matrix.cells() if c.pending]
     assert {(c.config, c.profile) for c in pending} == {

@@ -1,5 +1,5 @@
 """The ptwalk judge on synthetic walks, dumps and /proc/iomem: it must fail
-on each way relocation tables can be wrong (issue 10), and pass only on a
+on each way relocation tables can be wrong, and pass only on a
 copy that maps exactly the linear map less the pages holding nomap bytes."""
 import dataclasses
 

@@ -1,5 +1,5 @@
 """The runner: a status and a result for every run, and ./kx judge re-judges
-a saved log to the same verdict (issue 12)."""
+a saved log to the same verdict."""
 import json
 
 import pytest

@@ -30,7 +30,7 @@ CELLS += [Cell("kexec-reboot", c, "dt-el2", append=OLD_KERNEL) for c in matrix.C
 CELLS += [Cell("hibernate", c, "dt-el2") for c in OTHER_CONFIGS]
 # The unpatched peer through UEFI (the workbench's done-when cell).
 CELLS += [Cell("kexec-reboot", "4k-48", "uefi", kernel="base")]
-# What the relocation tables map (issue 10).
+# What the relocation tables map, walked from outside the guest.
 CELLS += [Cell("ptwalk", "4k-48", "dt-el2")]
 # An exception during the copy parks in the routine's own vectors (4K and 64K
 # pages, DT at EL2 and UEFI at EL1).
@@ -39,13 +39,13 @@ CELLS += [Cell("reloc-fault", "4k-48", "dt-el2"), Cell("reloc-fault", "64k-48", 
 CELLS += [Cell("memory-hotplug", "4k-48", "uefi")]
 # The crash kernel region is unmapped whole while loaded, in 2 MiB units that
 # are blocks (4K) or contiguous runs (16K, 64K), and restored exactly; with
-# rodata=full in pages (issue 11).
+# rodata=full in pages.
 CELLS += [Cell("crash-protect", "4k-48", "dt-el2"), Cell("crash-protect", "16k-47", "uefi"),
           Cell("crash-protect", "64k-48", "dt-el2"),
           Cell("crash-protect", "4k-48", "uefi", append="rodata=full")]
 # crashkernel=,high and ,low: only the high region is protected, the capture
 # kernel gets both regions, through kexec_load() and kexec_file_load(); and
-# values that cannot be met reserve nothing, with a message (issue 11).
+# values that cannot be met reserve nothing, with a message.
 HIGH_LOW = matrix.HIGH_LOW
 CELLS += [Cell("kdump", "4k-48", p, append=HIGH_LOW) for p in ("dt-el2", "uefi")]
 CELLS += [Cell("kdump", "64k-48", "dt-el2", append=f"{HIGH_LOW} kx.kexec=file"),
@@ -54,7 +54,7 @@ CELLS += [Cell("kdump", "64k-48", "dt-el2", append=f"{HIGH_LOW} kx.kexec=file"),
 # /sys/kernel/kexec_crash_size shrinks the region in whole 2 MiB units.
 CELLS += [Cell("crash-shrink", "4k-48", "dt-el2"), Cell("crash-shrink", "64k-48", "uefi")]
 
-# The server build variant (issue 14): the copy at EL2 under VHE; a KVM guest
+# The server build variant: the copy at EL2 under VHE; a KVM guest
 # running across kexec -e with KVM owning EL2 (cortex-a57, KPTI forced by
 # KASLR, software PAN) and under VHE through UEFI; kdump with kpti=1 and
 # pointer authentication; kexec_file_load with debug_pagealloc=on; and a
@@ -70,7 +70,7 @@ CELLS += [Cell("mmu-state", "4k-48", "dt-el2", cpu="max", **SERVER),
                cpu="cortex-a57", **SERVER),
           Cell("kexec-reboot", "64k-52", "dt-el2", cpu="cortex-a57")]
 
-# Paths operators hit (issue 15): eight CPUs, KASLR off, kdump in a kernel
+# Paths operators hit: eight CPUs, KASLR off, kdump in a kernel
 # that a kexec reboot started, and a kexec reboot after a hibernate resume.
 # The 512 MiB payload cells (about 7.5 min each) rotate with the matrix.
 CELLS += [Cell("kexec-reboot", "4k-48", "dt-el2", smp=8),
@@ -86,7 +86,7 @@ CELLS += [c for c in matrix.kunit_cells() if c.config == "4k-48"]
 # tests/conftest.py picks the seed once per run and prints it in the header.
 SEED = int(os.environ.get("KX_MATRIX_SEED") or 0)
 
-# The debug build variant (issue 15): the kexec selftests under KASAN,
+# The debug build variant: the kexec selftests under KASAN,
 # kmemleak, lockdep and fault injection (every allocation of a load failed in
 # turn, fuzzed segment lists, concurrent loads), then a kexec reboot, under DT
 # at EL2 (about 10 min), on the seed's debug config: 4K pages on even seeds,

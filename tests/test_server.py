@@ -1,4 +1,4 @@
-"""The server configurations' judges (issue 14): KX-FEATURES against what a
+"""The server configurations' judges: KX-FEATURES against what a
 cell asks for, KX-LINEAR under debug_pagealloc=on, and a KVM guest alive
 across kexec -e. Each require fails here on its own evidence."""
 from pathlib import Path

@@ -1,5 +1,5 @@
 """bad-crashkernel: a crashkernel= that cannot be met boots to userspace,
-says why, and reserves nothing: no "Crash kernel" in /proc/iomem (issue 11).
+says why, and reserves nothing: no "Crash kernel" in /proc/iomem.
 One boot per case, in one log."""
 import dataclasses
 

@@ -1,7 +1,7 @@
 """crash-protect: while a crash kernel is loaded its whole region is absent
 from the linear map, every 2 MiB unit of it, and the kernel refuses to read
 it through /proc/kcore; after kexec -p -u the linear map is what it was
-before the load, entry for entry, so nothing was split (issue 11).
+before the load, entry for entry, so nothing was split.
 
 The guest boots with crashkernel=256M (unless --append gives crashkernel=)
 and rodata=on (unless --append sets rodata=), dumps the linear map's part of

@@ -1,6 +1,6 @@
 """crash-shrink: /sys/kernel/kexec_crash_size shrinks the crash kernel region
 in whole 2 MiB units, so that no unit the protection unmaps ever holds memory
-given back to the page allocator (issue 11).
+given back to the page allocator.
 
 crash-protect runs first and must pass; then the guest asks for a size that
 is not whole units (128 MiB + 4 KiB of the 256 MiB region), loads a crash

@@ -1,4 +1,4 @@
-"""The features a cell's kernels must run with (issue 14).
+"""The features a cell's kernels must run with.
 
 Every boot prints KX-FEATURES: whether the kernel runs at EL2 under VHE,
 who owns EL2 (KVM with VHE, KVM without it, or nobody), whether KPTI and
@@ -10,9 +10,9 @@ debug_pagealloc=on, every boot must show free memory unmapped from the
 linear map (KX-LINEAR). With nokaslr every kernel must say KASLR was
 disabled on the command line; with kx.kaslr=on (a workbench word the guest
 ignores) the first kernel, the one that kexecs, must run randomized
-(KX-KASLR, issue 15). A cell of the debug build variant requires every
+(KX-KASLR). A cell of the debug build variant requires every
 kernel to show KASAN, kmemleak, lockdep and fault injection working
-(checkers=), so that its zero reports are evidence (issue 15). Other cells
+(checkers=), so that its zero reports are evidence. Other cells
 record the lines without requiring them, so that logs from before them
 still judge.
 """
@@ -51,7 +51,7 @@ def expected(ctx):
     return want
 
 
-# What every kernel of the debug build variant must show working (issue 15).
+# What every kernel of the debug build variant must show working.
 DEBUG_CHECKERS = "kasan,kmemleak,lockdep,faults"
 KASLR_ON = "kx.kaslr=on"
 

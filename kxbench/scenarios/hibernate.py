@@ -2,7 +2,8 @@
 disk > /sys/power/state; a new QEMU process resumes from the same disk and
 the process re-verifies its pattern, in the boot whose id it remembers.
 
-With kx.then=kexec the resumed system then kexec-reboots (issue 15): the
+With kx.then=kexec the resumed system then kexec-reboots, a path operators
+take after a resume: the
 next kernel and an initramfs with a token and a payload of their own ride
 in the first initramfs (the only disk is the swap), and the reboot is
 judged as kexec-reboot judges one."""

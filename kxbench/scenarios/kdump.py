@@ -6,7 +6,7 @@ VMCOREINFO, and runs makedumpfile -c -d 31. The crash kernel regions are
 those crashkernel= asks for, and the capture kernel is given them all
 (linux,usable-memory-range, high first) and uses nothing else (its System
 RAM). With kx.first=kexec the crashing kernel is one a kexec reboot
-started, with the same crashkernel= (issue 15)."""
+started, with the same crashkernel=."""
 from .. import crashkernel, machine, ranges, userland
 from . import common
 

@@ -8,7 +8,7 @@ from . import common
 # text and data (see guest/init), which the judge then requires.
 OLD_KERNEL = "kx.placement=old-kernel"
 # Asks the guest to keep a KVM guest running across kexec -e and to run one
-# again in the new kernel (issue 14), which the judge then requires.
+# again in the new kernel, which the judge then requires.
 KVM_ALIVE = "kx.kvm=1"
 
 

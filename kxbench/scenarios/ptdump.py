@@ -33,7 +33,8 @@ CONT_ENTRIES = {4096: {"PTE": 16, "PMD": 16}, 16384: {"PTE": 128, "PMD": 32},
 
 def translations(texts, page_size, va_bits=48):
     """Linear-map translations counting each block, page and contiguous run
-    once: what the TLB can hold as one entry (issue 11's measure)."""
+    once: what the TLB can hold as one entry, the measure of what
+    crashkernel= costs the linear map."""
     n = 0
     lo, hi = linear_map(va_bits)
     for text in texts:

@@ -46,7 +46,8 @@ MAX_TABLES = 1 << 16            # a page-granular 4K copy of 128 GiB
 # per GiB of a page-granular 4K copy.
 WALK_S_PER_GIB = 4
 # Table pages the relocation may take at most, where it is known: with
-# blocks a 4K/48-bit copy needs a handful whatever the RAM (issue 10).
+# blocks a 4K/48-bit copy needs a handful whatever the RAM, where a
+# page-granular copy needs 2 MiB of tables per GiB.
 TABLE_PAGES_LIMIT = {"4k-48": 32}
 
 
@@ -356,7 +357,8 @@ def judge(boot, ctx, expect, live, sample, walks):
         limit = TABLE_PAGES_LIMIT.get(ctx.config)
         v.require(limit is None or v.metrics["table_pages_total"] < limit,
                   f"the relocation tables take {v.metrics['table_pages_total']} pages, "
-                  f"not fewer than {limit} (blocks, whatever the RAM: issue 10)")
+                  f"not fewer than {limit} (a copy with blocks needs a handful "
+                  "whatever the RAM)")
         v.metrics["walk_s"] = sample.get("walk_s") if sample else None
     if not v.passed and v.first_bad_line is None:
         v.first_bad_line = offences[0] if offences else common.first_bad(boot)
