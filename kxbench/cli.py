@@ -139,10 +139,18 @@ def cmd_bench(args):
 
 def cmd_matrix(args):
     from . import matrix
+    # The queries below are about the next sample (or --seed's) and leave the
+    # seed counter where it is: make check asks before its tests advance it.
+    seed = matrix.peek_seed() if args.seed is None else args.seed
     if args.debug_config:
-        # For make setup: the KASAN kernel the next sample's debug cells need.
-        seed = matrix.peek_seed() if args.seed is None else args.seed
         print(matrix.debug_config(seed))
+        return 0
+    if args.kernels:
+        for kernel, config, variant in matrix.kernels(seed):
+            print(kernel, config, variant or "-")
+        return 0
+    if args.peek_seed:
+        print(seed)
         return 0
     return matrix.main(run_all=args.all, seed=args.seed, jobs=args.jobs, match=args.match)
 
@@ -226,6 +234,12 @@ def parser():
     mx.add_argument("--match", help="only the cells whose name contains this, e.g. server")
     mx.add_argument("--debug-config", action="store_true",
                     help="print the debug config of the next sample (or --seed's), run nothing")
+    mx.add_argument("--kernels", action="store_true",
+                    help="print the kernels the next sample (or --seed's) and make check's "
+                    "fixed cells boot, one 'kernel config variant' a line ('-': none); "
+                    "run nothing")
+    mx.add_argument("--peek-seed", action="store_true",
+                    help="print the seed of the next sample without advancing it")
     mx.set_defaults(fn=cmd_matrix)
     sub.add_parser("demo", help="build series, kexec reboot on dt-el2, kdump; summary"
                    ).set_defaults(fn=cmd_demo)

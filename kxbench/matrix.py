@@ -8,16 +8,21 @@ operators hit and the debug build variant (KASAN, kmemleak, lockdep, fault
 injection).
 
 It is too large for every `make check`, so make check runs a sample that
-rotates: cell i is in the sample of seed s when (i + s) % stride == 0. The
-seed is a counter kept in the cache and advanced once per sample, so
-consecutive runs shift the sample by one cell and `stride` runs cover the
-whole matrix; KX_MATRIX_SEED fixes it to reproduce a run. `./kx matrix
---all` runs every cell.
+rotates with a seed: a counter kept in the cache and advanced once per
+sample (KX_MATRIX_SEED fixes it to reproduce a run). `./kx matrix --all`
+runs every cell.
 
-The debug cells rotate apart, by config: a sample holds those of one
-debug config only (4k-48 on even seeds, 64k-48 on odd ones), so that a
-run builds one of the two KASAN kernels (about 11 min each from cold);
-2 x DEBUG_STRIDE runs cover them all.
+Every kernel costs minutes to build on 2 cores, so the rotation is by
+kernel first: builds(seed) is what a seed may build: the series on 4k-48
+and 64k-48 and the base on 4k-48 always, one of the two KASAN kernels (by
+the seed's parity), one of 4k-39, 16k-47, 64k-52 and the server variant
+(in turn), and every third seed one KUnit variant (in turn). A cell runs
+only in seeds that build its kernel: the fixed cells (fixed_cells(), the
+ones make check always runs where their kernel is built) in each of them,
+every other cell in one of them, dealt so that each seed's guest time
+(minutes()) comes out even. builds() repeats every PERIOD seeds, so every
+cell runs in one of any PERIOD consecutive seeds; kernels(seed) lists the
+builds that seed's cells need, for make setup.
 """
 import json
 import os
@@ -29,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runner
-from .scenarios import features, hibernate, kdump, kexec_reboot
+from .scenarios import SCENARIOS as MODULES, features, hibernate, kdump, kexec_reboot
 from .util import CACHE, REPO
 
 CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48", "64k-52")
@@ -42,7 +47,6 @@ PTWALK_PROFILES = ("dt-el2", "uefi")
 HIGH_LOW = "crashkernel=512M,high crashkernel=128M,low"
 HIGH_LOW_PROFILES = ("dt-el2", "uefi")
 BIG_PAYLOAD_MIB = 256
-STRIDE = 10
 SEED_FILE = CACHE / "matrix-seed"
 # Cells of these scenarios wait for a kernel change. They run, and are
 # expected to fail until it lands; one that passes is reported, so that its
@@ -191,9 +195,6 @@ DEBUG_SCENARIOS = ("kexec-reboot", "kexec-file", "kexec-chain", "kdump", "hibern
                    "selftests")
 
 
-DEBUG_STRIDE = 6
-
-
 def debug_cells():
     return [Cell(s, c, p, variant="debug") for c in DEBUG_CONFIGS
             for p in ("dt-el2", "uefi") for s in DEBUG_SCENARIOS]
@@ -204,16 +205,195 @@ def debug_config(seed):
     return DEBUG_CONFIGS[seed % len(DEBUG_CONFIGS)]
 
 
-def sample(seed, stride=STRIDE, all_cells=None):
-    """The cells of SEED: every STRIDE-th cell, starting at -SEED mod STRIDE,
-    of all but the debug cells; then every DEBUG_STRIDE-th debug cell of
-    debug_config(SEED), rotating once per two seeds."""
+def fixed_cells():
+    """The cells make check runs in every seed that builds their kernel
+    (fixed(seed)); some are matrix cells too, some only here."""
+    # Every scenario on the default config under every profile (the
+    # 5-generation chain, the slowest, under dt-el2; the sample rotates the rest).
+    out = [Cell(s, "4k-48", p) for p in PROFILES
+           for s in ("kexec-reboot", "kexec-file", "kdump", "hibernate", "mmu-state")]
+    out += [Cell("kexec-chain", "4k-48", "dt-el2")]
+    # The new kernel lands on the old one's text and read-only data, on every
+    # config (the checks demand the overlap). kexec-tools' default placement
+    # does that under DT with 4K and 16K pages; a 64K kernel has a 'reserved' gap
+    # in its image that kexec-tools avoids, which kx.placement=old-kernel hides.
+    out += [Cell("kexec-reboot", c, "dt-el2", append=kexec_reboot.OLD_KERNEL) for c in CONFIGS]
+    # Hibernate shares trans_pgd: every config under dt-el2 (the other profiles
+    # of each config rotate with the matrix).
+    out += [Cell("hibernate", c, "dt-el2") for c in CONFIGS if c != "4k-48"]
+    # The unpatched peer through UEFI (the workbench's done-when cell).
+    out += [Cell("kexec-reboot", "4k-48", "uefi", kernel="base")]
+    # What the relocation tables map, walked from outside the guest.
+    out += [Cell("ptwalk", "4k-48", "dt-el2")]
+    # An exception during the copy parks in the routine's own vectors (4K and 64K
+    # pages, DT at EL2 and UEFI at EL1).
+    out += [Cell("reloc-fault", "4k-48", "dt-el2"), Cell("reloc-fault", "64k-48", "uefi")]
+    # No memory goes offline or away while a loaded image's tables map it.
+    out += [Cell("memory-hotplug", "4k-48", "uefi")]
+    # The crash kernel region is unmapped whole while loaded, in 2 MiB units that
+    # are blocks (4K) or contiguous runs (16K, 64K), and restored exactly; with
+    # rodata=full in pages.
+    out += [Cell("crash-protect", "4k-48", "dt-el2"), Cell("crash-protect", "16k-47", "uefi"),
+            Cell("crash-protect", "64k-48", "dt-el2"),
+            Cell("crash-protect", "4k-48", "uefi", append="rodata=full")]
+    # crashkernel=,high and ,low: only the high region is protected, the capture
+    # kernel gets both regions, through kexec_load() and kexec_file_load(); and
+    # values that cannot be met reserve nothing, with a message.
+    out += [Cell("kdump", "4k-48", p, append=HIGH_LOW) for p in ("dt-el2", "uefi")]
+    out += [Cell("kdump", "64k-48", "dt-el2", append=f"{HIGH_LOW} kx.kexec=file"),
+            Cell("crash-protect", "4k-48", "dt-el2", append=HIGH_LOW),
+            Cell("bad-crashkernel", "4k-48", "dt-el2")]
+    # /sys/kernel/kexec_crash_size shrinks the region in whole 2 MiB units.
+    out += [Cell("crash-shrink", "4k-48", "dt-el2"), Cell("crash-shrink", "64k-48", "uefi")]
+    # The server build variant: the copy at EL2 under VHE; a KVM guest
+    # running across kexec -e with KVM owning EL2 (cortex-a57, KPTI forced by
+    # KASLR, software PAN) and under VHE through UEFI; kdump with kpti=1 and
+    # pointer authentication; kexec_file_load with debug_pagealloc=on; and a
+    # 52-bit kernel on a CPU without LVA. The other server cells rotate.
+    out += [Cell("mmu-state", "4k-48", "dt-el2", cpu="max", variant="server"),
+            Cell("kexec-reboot", "4k-48", "dt-el2", append=kexec_reboot.KVM_ALIVE,
+                 cpu="cortex-a57", variant="server"),
+            Cell("kexec-reboot", "4k-48", "uefi", append=kexec_reboot.KVM_ALIVE, cpu="max",
+                 variant="server"),
+            Cell("kdump", "4k-48", "dt-el2", append="kpti=1", cpu="max", variant="server"),
+            Cell("kexec-file", "4k-48", "dt-el2", append="debug_pagealloc=on",
+                 cpu="cortex-a57", variant="server"),
+            Cell("kexec-reboot", "64k-52", "dt-el2", cpu="cortex-a57")]
+    # Paths operators hit: eight CPUs, KASLR off, kdump in a kernel that a
+    # kexec reboot started, and a kexec reboot after a hibernate resume. The
+    # 512 MiB payload cells (about 7.5 min each) rotate with the matrix.
+    out += [Cell("kexec-reboot", "4k-48", "dt-el2", smp=8),
+            Cell("kexec-reboot", "4k-48", "uefi", append="nokaslr"),
+            Cell("kdump", "4k-48", "dt-el2", append=kdump.KEXEC_FIRST),
+            Cell("hibernate", "4k-48", "dt-el2", append=hibernate.THEN_KEXEC)]
+    # The trans_pgd KUnit suite on the default config at 1, 8 and 16 GiB.
+    out += [c for c in kunit_cells() if c.config == "4k-48"]
+    # The kexec selftests under KASAN, kmemleak, lockdep and fault injection
+    # (every allocation of a load failed in turn, fuzzed segment lists,
+    # concurrent loads), then a kexec reboot, under DT at EL2 (about 11 min),
+    # wherever a debug kernel is built.
+    out += [Cell("selftests", c, "dt-el2", variant="debug") for c in DEBUG_CONFIGS]
+    return out
+
+
+# The rotation. Every PERIOD seeds builds() repeats, so any PERIOD
+# consecutive seeds run every cell.
+PERIOD = 12
+# What every seed builds: the series on the two configs of the series check
+# and of the debug variant, and the base, on which fixed cells must fail.
+CORE_BUILDS = (("series", "4k-48", ""), ("series", "64k-48", ""), ("base", "4k-48", ""))
+SERVER = ("series", "4k-48", "server")
+# One of these each seed, in turn: the configs and the variant that only
+# their own cells need.
+ROTATING_BUILDS = (("series", "4k-39", ""), ("series", "16k-47", ""),
+                   ("series", "64k-52", ""), SERVER)
+# Every KUNIT_EVERY-th seed, the KUnit variant of one of these, in turn.
+KUNIT_CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48")
+KUNIT_EVERY = 3
+# What tests/test_scenarios.py boots besides its cells: the base, on which
+# its must-fail tests run, and the default series kernel. (The LKDTM warning
+# test boots the server variant, and runs in the seeds that build it.)
+TEST_BUILDS = (("series", "4k-48", ""), ("base", "4k-48", ""))
+
+
+def build_of(cell):
+    """(kernel, config, variant) of the kernel CELL boots: its variant, or the
+    one its scenario always builds (kunit's; memory-hotplug's VARIANT)."""
+    variant = cell.variant or ("kunit" if cell.scenario == "kunit" else
+                               getattr(MODULES.get(cell.scenario), "VARIANT", ""))
+    return cell.kernel, cell.config, variant
+
+
+def builds(seed):
+    """The kernels SEED may build, in the order make setup builds them."""
+    out = [*CORE_BUILDS, ("series", debug_config(seed), "debug"),
+           ROTATING_BUILDS[seed % len(ROTATING_BUILDS)]]
+    if seed % KUNIT_EVERY == 0:
+        turn = seed // KUNIT_EVERY
+        out.append(("series", KUNIT_CONFIGS[turn % len(KUNIT_CONFIGS)], "kunit"))
+    return out
+
+
+def residues(build):
+    """The seeds mod PERIOD that build BUILD; every one for a kernel that
+    builds() never names (a cell of a new variant runs somewhere all the same)."""
+    return [r for r in range(PERIOD) if build in builds(r)] or list(range(PERIOD))
+
+
+def fixed(seed):
+    """The fixed cells of SEED: those whose kernel it builds."""
+    return [c for c in fixed_cells() if seed % PERIOD in residues(build_of(c))]
+
+
+# Rough guest minutes of a cell here, on one core: what each seed's share of
+# the matrix is balanced by, and how make check deals the slowest cells to its
+# workers. Most cells take about one; a payload costs about 0.8 s per MiB under
+# TCG; cpu max emulates more; measured for the debug chain and selftests.
+SCENARIO_MINUTES = {"kexec-chain": 2.5, "mmu-state": 2, "memory-hotplug": 3,
+                    "bad-crashkernel": 2, "selftests": 1.5}
+DEBUG_MINUTES = {"kexec-chain": 12, "selftests": 11}
+
+
+def minutes(cell):
+    m = SCENARIO_MINUTES.get(cell.scenario, 1) + max(0, cell.payload_mib - 32) * 0.8 / 60
+    m += (cell.mem or 0) / 1024 * 0.05
+    if cell.variant == "debug":
+        return DEBUG_MINUTES.get(cell.scenario, 3 * m)
+    return m * (2 if cell.cpu == "max" else 1)
+
+
+# A test estimated at this or more is dealt to a worker of make check up front.
+SLOW_MINUTES = 4
+
+
+def deal(costs, workers):
+    """For make check's WORKERS: a group (0 to WORKERS - 1) for each of COSTS
+    (minutes) of SLOW_MINUTES or more, the longest first, each to the group
+    with the least so far; None for the rest."""
+    groups, load = [None] * len(costs), [0.0] * max(workers, 1)
+    for i in sorted(range(len(costs)), key=lambda i: -costs[i]):
+        if costs[i] >= SLOW_MINUTES:
+            group = load.index(min(load))
+            groups[i], load[group] = group, load[group] + costs[i]
+    return groups
+
+
+def schedule(all_cells):
+    """{cell: seed mod PERIOD} for the cells of ALL_CELLS that are not fixed:
+    each in one of the seeds that build its kernel, the longest first, each
+    to the seed with the least guest time so far (fixed cells included)."""
+    load = [sum(minutes(c) for c in fixed(r)) for r in range(PERIOD)]
+    rest = set(all_cells) - set(fixed_cells())
+    out = {}
+    for cell in sorted((c for c in all_cells if c in rest), key=minutes, reverse=True):
+        r = min(residues(build_of(cell)), key=lambda r: (load[r], r))
+        load[r] += minutes(cell)
+        out[cell] = r
+    return out
+
+
+def sample(seed, all_cells=None):
+    """The matrix cells of SEED: those fixed cells that are in the matrix and
+    whose kernel SEED builds, and the others schedule() gives SEED."""
     all_cells = cells() if all_cells is None else all_cells
-    rest = [c for c in all_cells if c.variant != "debug"]
-    debug = [c for c in all_cells if c.variant == "debug" and c.config == debug_config(seed)]
-    turn = seed // len(DEBUG_CONFIGS)
-    return ([c for i, c in enumerate(rest) if (i + seed) % stride == 0]
-            + [c for i, c in enumerate(debug) if (i + turn) % DEBUG_STRIDE == 0])
+    dealt = schedule(all_cells)
+    return [c for c in all_cells if dealt.get(c, -1) == seed % PERIOD
+            or (c not in dealt and seed % PERIOD in residues(build_of(c)))]
+
+
+def seed_cells(seed):
+    """Every cell make check runs with SEED: its fixed cells, then the rest of
+    its sample."""
+    mine = fixed(seed)
+    return mine + [c for c in sample(seed) if c not in mine]
+
+
+def kernels(seed):
+    """The kernels SEED's make check boots, in build order: those of its
+    cells and TEST_BUILDS."""
+    want = {build_of(c) for c in seed_cells(seed)} | set(TEST_BUILDS)
+    order = builds(seed)
+    return [b for b in order if b in want] + sorted(want - set(order))
 
 
 def peek_seed():

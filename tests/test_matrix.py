@@ -1,4 +1,6 @@
 """The kexec matrix and its rotating sample (kxbench/matrix.py)."""
+import pytest
+
 from kxbench import matrix
 
 
@@ -61,27 +63,82 @@ def test_the_debug_cells_run_every_scenario_the_issue_names_on_4k_and_64k():
     assert {c.variant for c in debug} == {"debug"}
 
 
-def test_consecutive_seeds_shift_by_one_cell_and_cover_everything_once():
-    cells = [c for c in matrix.cells() if c.variant != "debug"]
-    seen = []
-    for seed in range(matrix.STRIDE):
-        seen += [c for c in matrix.sample(seed) if c.variant != "debug"]
-    assert sorted(map(str, seen)) == sorted(map(str, cells))
-    first, second = matrix.sample(5), matrix.sample(6)
-    first, second = ([c for c in s if c.variant != "debug"] for s in (first, second))
-    assert [cells.index(c) - 1 for c in first][1:] == [cells.index(c) for c in second][1:len(first)]
+@pytest.mark.parametrize("start", [0, 1, 5, 7, 11, 12, 13, 1000, 12345])
+def test_any_twelve_consecutive_seeds_run_every_cell(start):
+    """The coverage claim of make check: whichever seed a run of twelve
+    starts at, every cell of the matrix (debug, KUnit and server cells
+    included) and every fixed cell runs in one of them."""
+    assert matrix.PERIOD == 12
+    ran = set()
+    for seed in range(start, start + 12):
+        ran |= set(matrix.sample(seed))
+        ran |= set(matrix.seed_cells(seed))
+    every = set(matrix.cells()) | set(matrix.fixed_cells())
+    assert not every - ran, sorted(map(str, every - ran))
+    for kind in (matrix.debug_cells(), matrix.kunit_cells(), matrix.server_cells(),
+                 matrix.odd_path_cells(), [c for c in matrix.fixed_cells()
+                                           if c.config in ("4k-39", "16k-47", "64k-52")]):
+        assert kind and set(kind) <= ran
 
 
-def test_a_sample_holds_the_debug_cells_of_one_config_and_rotates_through_all():
-    """One KASAN kernel to build per run; 2 x DEBUG_STRIDE seeds run every
-    debug cell once."""
-    seen = []
-    for seed in range(len(matrix.DEBUG_CONFIGS) * matrix.DEBUG_STRIDE):
-        debug = [c for c in matrix.sample(seed) if c.variant == "debug"]
-        assert {c.config for c in debug} == {matrix.debug_config(seed)}
-        seen += debug
-    assert sorted(map(str, seen)) == sorted(map(str, matrix.debug_cells()))
+def test_a_cell_runs_only_where_its_kernel_is_built_and_a_fixed_one_wherever_it_is():
+    for seed in range(2 * matrix.PERIOD):
+        built = matrix.builds(seed)
+        mine = matrix.seed_cells(seed)
+        assert all(matrix.build_of(c) in built for c in mine)
+        assert [c for c in matrix.fixed_cells() if matrix.build_of(c) in built] == \
+            matrix.fixed(seed) == [c for c in mine if c in set(matrix.fixed_cells())]
+        assert len(mine) == len(set(mine))
+    # Only the fixed cells run more than once in a period.
+    runs = [c for seed in range(matrix.PERIOD) for c in matrix.sample(seed)]
+    fixed = set(matrix.fixed_cells())
+    assert sorted(map(str, (c for c in runs if c not in fixed))) == \
+        sorted(map(str, (c for c in matrix.cells() if c not in fixed)))
+
+
+def test_a_seed_builds_one_debug_kernel_and_few_configs_beyond_4k_48_and_64k_48():
+    for seed in range(2 * matrix.PERIOD):
+        kernels = matrix.kernels(seed)
+        assert kernels[:3] == list(matrix.CORE_BUILDS) and len(set(kernels)) == len(kernels)
+        assert set(kernels) <= set(matrix.builds(seed))
+        assert not [k for k in kernels if k[0] == "upstream"]
+        debug = [k for k in kernels if k[2] == "debug"]
+        assert debug == [("series", matrix.debug_config(seed), "debug")]
+        assert {c.config for c in matrix.seed_cells(seed) if c.variant == "debug"} == \
+            {matrix.debug_config(seed)}
+        assert len(kernels) <= len(matrix.CORE_BUILDS) + 3
     assert matrix.debug_config(0) != matrix.debug_config(1)
+
+
+def test_the_kernels_of_a_seed_cover_its_cells_and_the_scenario_tests(monkeypatch):
+    """make setup builds ./kx matrix --kernels: every cell the seed's
+    scenario tests run (those tests/test_scenarios.py collects, also any it
+    adds of its own) must find its kernel there, not build it mid-run."""
+    import importlib
+    import sys
+    for seed in range(matrix.PERIOD):
+        kernels = set(matrix.kernels(seed))
+        assert {matrix.build_of(c) for c in matrix.seed_cells(seed)} <= kernels
+        assert set(matrix.TEST_BUILDS) <= kernels
+        monkeypatch.setenv("KX_MATRIX_SEED", str(seed))
+        scenarios = importlib.reload(sys.modules["test_scenarios"]) \
+            if "test_scenarios" in sys.modules else importlib.import_module("test_scenarios")
+        assert scenarios.SEED == seed
+        assert {matrix.build_of(c) for c in scenarios.CELLS + scenarios.SAMPLE} <= kernels
+        assert set(scenarios.CELLS + scenarios.SAMPLE) == set(matrix.seed_cells(seed))
+    assert matrix.build_of(matrix.Cell("kunit", "16k-47", "dt-el2")) == \
+        ("series", "16k-47", "kunit")
+    assert matrix.build_of(matrix.Cell("memory-hotplug", "4k-48", "uefi")) == matrix.SERVER
+
+
+def test_the_seeds_share_the_guest_time_evenly():
+    """schedule() deals each cell to the seed with the least guest time so
+    far among those that build its kernel."""
+    load = [sum(map(matrix.minutes, matrix.seed_cells(s))) for s in range(matrix.PERIOD)]
+    assert max(load) < 1.2 * min(load), load
+    assert matrix.minutes(matrix.Cell("selftests", "4k-48", "dt-el2", variant="debug")) > \
+        matrix.minutes(matrix.Cell("kexec-reboot", "4k-48", "dt-el2", payload_mib=512)) > \
+        matrix.minutes(matrix.Cell("kexec-reboot", "4k-48", "dt-el2"))
 
 
 def test_kunit_runs_on_four_configs_and_at_up_to_16_gib():
@@ -139,8 +196,24 @@ def test_make_setup_learns_the_debug_config_of_a_sample_without_advancing_the_se
     monkeypatch.setattr(matrix, "SEED_FILE", tmp_path / "seed")
     monkeypatch.delenv("KX_MATRIX_SEED", raising=False)
     (tmp_path / "seed").write_text("5\n")
-    for argv, want in ((["matrix", "--debug-config"], "64k-48"),
-                       (["matrix", "--debug-config", "--seed", "2"], "4k-48")):
+    kernels = "".join(f"{k} {c} {v or '-'}\n" for k, c, v in matrix.kernels(5))
+    for argv, want in ((["matrix", "--debug-config"], "64k-48\n"),
+                       (["matrix", "--debug-config", "--seed", "2"], "4k-48\n"),
+                       (["matrix", "--peek-seed"], "5\n"),
+                       (["matrix", "--kernels"], kernels)):
         assert cli.main(argv) == 0
-        assert capsys.readouterr().out == f"{want}\n"
+        assert capsys.readouterr().out == want
+    assert kernels.startswith("series 4k-48 -\nseries 64k-48 -\nbase 4k-48 -\n")
+    assert "series 64k-48 debug\n" in kernels
     assert matrix.next_seed() == 5
+
+
+def test_make_check_deals_the_slow_cells_evenly_to_its_workers():
+    """The slow cells (SLOW_MINUTES or more) go to one group per worker, the
+    longest first, each to the group with the least; the rest stay free."""
+    costs = [1, 12, 11, 1, 7.4, 4, 2, 4]
+    groups = matrix.deal(costs, 2)
+    assert [g for c, g in zip(costs, groups) if c < matrix.SLOW_MINUTES] == [None] * 3
+    load = [sum(c for c, g in zip(costs, groups) if g == w) for w in (0, 1)]
+    assert groups[1] == 0 and groups[2] == 1 and abs(load[0] - load[1]) <= 4
+    assert matrix.deal([], 2) == [] and matrix.deal([5, 5], 1) == [0, 0]
