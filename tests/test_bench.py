@@ -7,7 +7,7 @@ from kxbench import bench
 
 REPO = Path(__file__).resolve().parent.parent
 REPORT = REPO / "build" / "report"
-KERNELS = ("base", "upstream", "series")
+KERNELS = ("base", "series")   # the quick bench's; upstream 6.1 is make bench's
 METRICS = ("load_overhead_kb", "load_s", "exec_to_userspace_s")
 
 
@@ -20,6 +20,7 @@ def test_quick_bench_report_is_whole_and_consistent():
     assert "does not model caches" in md and "not measured here" in md
     for plot in report["plots"]:
         assert Path(plot).stat().st_size > 1000
+    assert report["kernels"] == list(KERNELS)
     rows = {(r["mem"], r["metric"]): r for r in report["rows"] if r["profile"] == "dt-el2"}
     for mem in (1024, 4096):
         for metric in METRICS:
@@ -27,11 +28,10 @@ def test_quick_bench_report_is_whole_and_consistent():
             for kernel in KERNELS:
                 assert row[kernel] and row[kernel]["n"] == 1, (mem, metric, kernel)
                 assert row[kernel]["median"] > 0 or metric == "load_overhead_kb"
-            assert row["series_vs_base"] > 0 and row["series_vs_upstream"] > 0
-    # Upstream copies the linear map into relocation tables at load time, so
-    # its overhead must grow with RAM; a measurement that misses that is broken.
-    up = [rows[(m, "load_overhead_kb")]["upstream"]["median"] for m in (1024, 4096)]
-    assert up[1] > up[0] + 1024, up
+            assert row["series_vs_base"] > 0
+    # That upstream's overhead grows with RAM, which shows the measurement
+    # sees growth, is checked where upstream is measured: make bench fails
+    # without it (bench.unseen_growth).
     # The series maps its copy with blocks (patch 6), so its overhead must not
     # grow with RAM: v1's page-granular copy grew by about 6 MiB from 1 to
     # 4 GiB. One sample each, and MemFree moves by a few hundred KiB between

@@ -200,6 +200,22 @@ def test_the_full_bench_measures_load_overhead_up_to_64_gib_and_quick_stays_smal
     assert bench.FULL["mems"] == (1024, 4096, 16384, 65536)
     assert bench.FULL["profiles"] == ("dt-el2", "uefi")
     assert max(bench.QUICK["mems"]) <= 4096 and bench.QUICK["reps"] == 1
+    # The quick bench (make check) measures what make check builds anyway.
+    assert bench.QUICK["kernels"] == ("base", "series")
+    assert "upstream" in bench.FULL.get("kernels", bench.KERNELS)
+
+
+def test_the_bench_fails_when_its_measurement_misses_upstream_s_growth():
+    """Upstream's load overhead grows with RAM: a bench that measures it and
+    sees no growth has a broken measurement, and says so."""
+    from kxbench import bench
+
+    def row(mem, upstream):
+        return {"profile": "dt-el2", "mem": mem, "payload_mib": 32, "metric": "load_overhead_kb",
+                "upstream": {"median": upstream} if upstream is not None else None}
+    assert bench.unseen_growth([row(1024, 100), row(65536, 90000)]) is None
+    assert "does not see the growth" in bench.unseen_growth([row(1024, 100), row(4096, 900)])
+    assert bench.unseen_growth([row(1024, None), row(4096, None)]) is None
 
 
 def test_a_hung_guest_leaves_its_cpu_registers_in_the_log(tmp_path, monkeypatch):
