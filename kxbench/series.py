@@ -1,9 +1,11 @@
 """./kx series check: the review gates for patches/ (design.md section 4).
 
 Per patch: checkpatch --strict, a Signed-off-by matching the project
-author, a build at that patch for each gate config (bisectability), and
-no new W=1, sparse or kernel-doc warnings in the files it touches over its
-parent. For the series: new .rst files parse with docutils, git am
+author, a build at that patch (bisectability) on one gate config, in turn
+by patch and by the matrix seed, so that two consecutive runs build every
+patch on each, and the last patch (the whole series) on every gate config;
+and no new W=1, sparse or kernel-doc warnings in the files it touches over
+its parent. For the series: new .rst files parse with docutils, git am
 of the whole series onto a fresh pristine checkout gives the same tree, and
 no six added lines stand in Linux 6.1 but not in the base (provenance.py).
 """
@@ -15,7 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from . import cover, kbuild, provenance, tree
+from . import cover, kbuild, matrix, provenance, tree
 from .util import BUILD, KxError, log
 
 GATE_CONFIGS = ("4k-48", "64k-48")
@@ -104,16 +106,34 @@ def checked_build(res, objs, commit):
                       f"(is it installed?): {out.strip()[-800:]}")
 
 
+def built_objects(files):
+    """The objects of the FILES that exist in the check worktree and that a
+    gate config builds: their .o is in one of the gate builds (tools/, and a
+    file #included by another, the KUnit suite, are not kbuild's). A patch is
+    built on one gate config, so the .o of a file it adds may be in the other
+    config's build only; make builds it for this one."""
+    return [f[:-2] + ".o" for f in files
+            if f.endswith(".c") and (CHECK_TREE / f).exists()
+            and any((CHECK_TREE / f".kx-{c}" / (f[:-2] + ".o")).exists()
+                    for c in GATE_CONFIGS)]
+
+
+def patch_configs(k, count, seed, configs=GATE_CONFIGS):
+    """The configs patch K (from 0, of COUNT) is built on: one, in turn by
+    patch and SEED, so that two consecutive seeds build every patch on each;
+    the last patch, the whole series, on all of them."""
+    if k == count - 1:
+        return list(configs)
+    return [configs[(k + seed) % len(configs)]]
+
+
 def warnings_at(commit, config, files):
     """{path: {warning}} from W=1, sparse (C=2) and kernel-doc for FILES at
     COMMIT, which must be checked out and built in the check worktree.
     Line numbers are dropped: they move with every patch."""
     out = CHECK_TREE / f".kx-{config}"
     lines = []
-    # Only objects this config builds (their .o is in the build): tools/,
-    # and a file #included by another (the KUnit suite), are not kbuild's.
-    objs = [f[:-2] + ".o" for f in files
-            if f.endswith(".c") and (out / (f[:-2] + ".o")).exists()]
+    objs = built_objects(files)
     if objs:
         res = subprocess.run(["make", f"O={out.name}", "W=1", "C=2", *objs], cwd=CHECK_TREE,
                              env={**kbuild.os.environ, **kbuild.make_env()},
@@ -265,10 +285,13 @@ def cover_problem(patches, path=None):
     return f"{path.name} is stale ({what}): run ./kx cover"
 
 
-def check(configs=GATE_CONFIGS):
-    """Run every gate; return (passed, report dict)."""
+def check(configs=GATE_CONFIGS, seed=None):
+    """Run every gate; return (passed, report dict). SEED (default: the next
+    matrix sample's, which make check's other stages use) picks the config
+    each patch is built on."""
     if importlib.util.find_spec("docutils") is None:
         raise KxError("python3-docutils is missing: run ./kx deps")
+    seed = matrix.peek_seed() if seed is None else seed
     tree.ensure_tree()
     patches = tree.series_files()
     commits = git("rev-list", "--reverse", f"{tree.BASE_TAG}..HEAD",
@@ -276,7 +299,7 @@ def check(configs=GATE_CONFIGS):
     if len(commits) != len(patches):
         raise KxError(f"build/linux has {len(commits)} commits over the base but "
                       f"patches/series lists {len(patches)}: run ./kx tree")
-    report, passed = {"patches": []}, True
+    report, passed = {"patches": [], "seed": seed}, True
     files_of = [git("diff", "--name-only", f"{c}^", c, cwd=tree.TREE).stdout.split()
                 for c in commits]
     # The tree moves forward only: at each commit, the warnings of the files
@@ -297,7 +320,7 @@ def check(configs=GATE_CONFIGS):
                  "signoff": signoff_problems(commit), "builds": {}, "new_warnings": []}
         if errors or warnings:
             entry["checkpatch_report"] = text[-3000:]
-        for config in reversed(configs):    # end on configs[0], for its warnings
+        for config in reversed(patch_configs(k, len(commits), seed, configs)):
             ok, tail = build_at(commit, config)
             entry["builds"][config] = "ok" if ok else tail
         after = {}
@@ -351,6 +374,10 @@ def summary(report):
             lines.append(f"    {e['maintainer']}")
         for f, msgs in e["rst"].items():
             lines += [f"    {f}: {m}" for m in msgs]
+    if "seed" in report:
+        lines.append(f"builds: each patch on one of {', '.join(GATE_CONFIGS)}, in turn from "
+                     f"seed {report['seed']} (the next seed builds each on the other), "
+                     "the last patch on all")
     lines.append(f"git am onto a fresh v5.10.223: {report['git_am']}")
     lines.append(f"cover letter: {report['cover']}")
     lines += provenance.describe(report["provenance"])

@@ -204,3 +204,36 @@ def test_a_warning_build_that_failed_or_checked_nothing_is_an_error():
     with pytest.raises(KxError, match="sparse checked none"):
         series.checked_build(R(returncode=0, stdout="  CC      a.o\n", stderr=""),
                              ["a.o"], "0" * 40)
+
+
+def test_each_patch_builds_on_one_config_in_turn_and_the_series_on_all():
+    """Two consecutive seeds build every patch on each gate config; the last
+    patch, the whole series, is built on every one in every run."""
+    count = 17
+    for seed in range(4):
+        plan = [series.patch_configs(k, count, seed) for k in range(count)]
+        assert plan[-1] == list(series.GATE_CONFIGS)
+        assert all(len(p) == 1 for p in plan[:-1])
+        assert {p[0] for p in plan[:-1]} == set(series.GATE_CONFIGS)
+        following = [series.patch_configs(k, count, seed + 1) for k in range(count)]
+        assert all(set(a) | set(b) == set(series.GATE_CONFIGS)
+                   for a, b in zip(plan, following))
+
+
+def test_warnings_look_at_objects_either_gate_build_made(tmp_path, monkeypatch):
+    """A file a patch adds was built on that patch's config only: its W=1 and
+    sparse warnings are still taken (make builds it for the warnings'
+    config); a source the commit lacks, or one no gate build compiles, is not."""
+    monkeypatch.setattr(series, "CHECK_TREE", tmp_path)
+    for path in ("arch/arm64/mm/old.c", "arch/arm64/mm/new.c", "tools/t.c", "gone.c"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+    for path in ("arch/arm64/mm/old.c", "arch/arm64/mm/new.c", "tools/t.c"):
+        (tmp_path / path).write_text("")
+    first, other = (tmp_path / f".kx-{c}" for c in series.GATE_CONFIGS)
+    for out, obj in ((first, "arch/arm64/mm/old.o"), (other, "arch/arm64/mm/new.o"),
+                     (first, "gone.o")):
+        (out / obj).parent.mkdir(parents=True, exist_ok=True)
+        (out / obj).write_text("")
+    files = ["arch/arm64/mm/old.c", "arch/arm64/mm/new.c", "tools/t.c", "gone.c",
+             "arch/arm64/include/asm/x.h"]
+    assert series.built_objects(files) == ["arch/arm64/mm/old.o", "arch/arm64/mm/new.o"]
