@@ -79,8 +79,20 @@ def cmd_setup(args):
     """Everything make check needs before its tests: deps, sources, builds."""
     deps.ensure_host_packages()
     userland.prepare()
+    if args.sample:
+        from . import checkrun, matrix
+        seed = matrix.peek_seed()
+        print(f"kx setup: the kernels of seed {seed} (./kx matrix --kernels)", flush=True)
+        for kernel, config, variant in matrix.kernels(seed):
+            checkrun.build_timed(kernel, config, variant)
+        return
     for config in configs_of(args.config):
         kbuild.build(args.kernel, config)
+
+
+def cmd_summary(args):
+    from . import checkrun
+    print(checkrun.summary())
 
 
 def cmd_cover(args):
@@ -182,7 +194,13 @@ def parser():
         if name == "build":
             b.add_argument("--variant", default="", choices=[v for v in kbuild.VARIANTS if v],
                            help="a build variant (configs/VARIANT.config), e.g. server")
+        else:
+            b.add_argument("--sample", action="store_true",
+                           help="instead, every kernel ./kx matrix --kernels lists (make "
+                           "setup), each timed, with what ccache gave")
         b.set_defaults(fn=fn)
+    sub.add_parser("summary", help="make check's closing table: stages, kernels, cells, "
+                   "the next seed").set_defaults(fn=cmd_summary)
     r = sub.add_parser("run", help="run one scenario; exit 0 iff it passed")
     r.add_argument("scenario", choices=list(SCENARIOS))
     r.add_argument("--kernel", default="series", choices=kbuild.KERNELS)
