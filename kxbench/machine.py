@@ -64,6 +64,7 @@ class Boot:
     timed_out: bool = False
     seconds: float = 0.0
     log: Path = None
+    cpus_at_timeout: str = ""   # cpu_summary() of the registers recorded then
 
     def first(self, prefix):
         return next((ln for ln in self.lines if ln.text.startswith(prefix)), None)
@@ -223,8 +224,9 @@ class Machine:
             text = self.registers()
         except (KxError, OSError, ValueError) as exc:
             text = f"(none: {exc})"
+        self.result.cpus_at_timeout = cpu_summary(text)
         with self._cond:
-            self.logf.write("# the CPUs when the timeout struck (QEMU info registers):\n")
+            self.logf.write(f"{CPUS_MARK}\n")
             self.logf.writelines(f"# {ln}\n" for ln in text.splitlines())
 
     def registers(self):
@@ -257,6 +259,23 @@ class Machine:
         self.logf.close()
 
 
+CPUS_MARK = "# the CPUs when the timeout struck (QEMU info registers):"
+CPU_REGS = re.compile(r"PC=([0-9a-f]+) X00=([0-9a-f]+)|PSTATE=[0-9a-f]+ \S+ (EL\d)")
+
+
+def cpu_summary(text):
+    """'EL1 PC=... X0=...' for each vCPU of QEMU's info registers TEXT: where
+    a hung guest sits, as a judge's reason can say it."""
+    out, cur = [], {}
+    for m in CPU_REGS.finditer(text):
+        if m.group(1):
+            cur = {"pc": m.group(1), "x0": m.group(2)}
+        elif cur:
+            out.append(f"{m.group(3)} PC={cur['pc']} X0={cur['x0']}")
+            cur = {}
+    return ", ".join(out)
+
+
 LOG_LINE = re.compile(r"^\[\s*(\d+\.\d+)\] ?(.*)$")
 LOG_EXIT = re.compile(r"^# exit (\S+) after (\d+\.\d+) s$")
 
@@ -264,13 +283,19 @@ LOG_EXIT = re.compile(r"^# exit (\S+) after (\d+\.\d+) s$")
 def read_log(path):
     """The boots of a run's log, as Machine recorded them: each starts at
     its "# qemu-system-..." line (./kx judge re-judges a saved log)."""
-    boots = []
+    boots, regs = [], None
     for raw in Path(path).read_text(errors="replace").splitlines():
         if raw.startswith("# qemu-system"):
             boots.append(Boot(log=Path(path)))
+            regs = None
             continue
         if not boots:
             continue
+        if raw == CPUS_MARK:
+            regs = []
+        elif regs is not None and raw.startswith("# ") and not LOG_EXIT.match(raw):
+            regs.append(raw[2:])
+            boots[-1].cpus_at_timeout = cpu_summary("\n".join(regs))
         m = LOG_LINE.match(raw)
         if m:
             boots[-1].lines.append(Line(float(m.group(1)), m.group(2)))

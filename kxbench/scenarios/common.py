@@ -15,6 +15,9 @@ from . import features
 RUNS = BUILD / "runs"
 CONSOLE = "console=ttyAMA0 earlycon panic=1"
 HIGH_MEM_MIB = 6144
+# kexec-tools' "kexec_load failed: " message for EADDRNOTAVAIL, as the guest
+# reports it (strerror(), spaces made underscores).
+EADDRNOTAVAIL = "Cannot_assign_requested_address"
 
 
 @dataclass
@@ -190,8 +193,9 @@ def check_exit(v, boot, ctx, name="boot", expected_panic=None):
     check_crash(v, boot, name, expected_panic)
     if boot.timed_out:
         v.timed_out = True
+        where = f"; the CPUs then: {boot.cpus_at_timeout}" if boot.cpus_at_timeout else ""
         v.require(False, f"{name}: timed out after {boot.seconds:.0f} s; "
-                         f"last line: {first_bad(boot)!r}")
+                         f"last line: {first_bad(boot)!r}{where}")
     elif not boot.lines:
         v.require(False, f"{name}: the guest printed nothing")
     if v.first_bad_line is None and not v.passed:
