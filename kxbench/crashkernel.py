@@ -6,6 +6,7 @@ import re
 from .util import KxError
 
 SZ_4G = 4 << 30
+RAM_BASE = 1 << 30          # QEMU virt's RAM starts at 1 GiB
 LOW_DEFAULT = 128 << 20     # the series' crashkernel=,low default on arm64
 UNIT = 2 << 20              # KEXEC_CRASH_MEM_ALIGN: sizes are rounded up to it
 SUFFIX = {"K": 10, "M": 20, "G": 30, "T": 40}
@@ -35,11 +36,14 @@ def round_up(n):
     return -(-n // UNIT) * UNIT
 
 
-def expected(append):
+def expected(append, mem_mib=None):
     """What crashkernel= in APPEND (kernel arguments) reserves when it can:
     {"plain": bytes} for crashkernel=X, or {"high": bytes, "low": bytes} for
     crashkernel=X,high [crashkernel=Y,low]. As the kernel does: the last of
-    each kind counts, crashkernel=X wins over ,high."""
+    each kind counts, crashkernel=X wins over ,high. With MEM_MIB of RAM
+    (from 1 GiB up) too little above 4 GiB for ,high, the region falls back
+    below 4 GiB, where 32-bit devices reach it, with no ,low part:
+    {"fallback": bytes}."""
     plain = high = low = None
     for word in append.split():
         if not word.startswith("crashkernel="):
@@ -54,6 +58,8 @@ def expected(append):
     if plain is not None:
         return {"plain": round_up(plain)}
     if high is not None:
+        if mem_mib is not None and RAM_BASE + (mem_mib << 20) - SZ_4G < round_up(high):
+            return {"fallback": round_up(high)}
         return {"high": round_up(high), "low": round_up(LOW_DEFAULT if low is None else low)}
     raise KxError(f"no crashkernel= to expect a reservation from in {append!r}")
 
@@ -88,6 +94,12 @@ def check_reserved(ranges, want):
     if "plain" in want:
         if sizes != [want["plain"]]:
             return [f"crash kernel regions {fmt(ranges)}, expected one of {want['plain']:#x} bytes"]
+        return []
+    if "fallback" in want:
+        if sizes != [want["fallback"]] or any(end > SZ_4G for _, end in ranges):
+            return [f"crash kernel regions {fmt(ranges)}: expected one of "
+                    f"{want['fallback']:#x} bytes below 4 GiB and no ,low part "
+                    "(crashkernel=,high without room above 4 GiB falls back)"]
         return []
     high = [r for r in ranges if r[0] >= SZ_4G]
     low = [r for r in ranges if r[1] <= SZ_4G]

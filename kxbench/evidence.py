@@ -52,6 +52,7 @@ SCHEMA = {
     "KX-CRASH-SHRINK": "old:int asked:int size:int range:word memfree_before_kb:int "
                        "memfree_after_kb:int",
     "KX-CRASH-RELOADED": "loaded:int",
+    "KX-CRASH-REGION-LOAD": "rc:int in_region:word loaded:int error:word segments:word",
     "KX-USABLE": "ranges:word",
     "KX-SYSRAM": "ranges:word",
     "KX-KCORE": "state:word pa:hex va:hex found:int rc:int zero:int arm64:int",
@@ -67,6 +68,8 @@ SCHEMA = {
                          "corrupt:int",
     "KX-MAKEDUMPFILE": "rc:int bytes:int sig:text?",
     "KX-MEMHP-READY": "gen:int",
+    "KX-MEMHP-LOAD-OFFLINE": "offline:int of:int rc:int in_dimm:word loaded:int error:word "
+                             "segments:word",
     "KX-MEMHP-ADDED": "blocks:int lo:hex hi:hex online:int",
     "KX-MEMHP-LOADED": "i:int rc:int in_dimm:word loaded:int segments:word",
     "KX-MEMHP-OFFLINE-LOADED": "i:int offlined:int of:int refusals:int",

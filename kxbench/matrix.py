@@ -46,6 +46,8 @@ PTWALK_PROFILES = ("dt-el2", "uefi")
 # through kexec_load() and, under dt-el2, kexec_file_load().
 HIGH_LOW = "crashkernel=512M,high crashkernel=128M,low"
 HIGH_LOW_PROFILES = ("dt-el2", "uefi")
+# crashkernel=,high with no RAM above 4 GiB (QEMU's RAM starts at 1 GiB).
+HIGH_FALLBACK, HIGH_FALLBACK_MIB = "crashkernel=512M,high", 2048
 BIG_PAYLOAD_MIB = 256
 SEED_FILE = CACHE / "matrix-seed"
 # Cells of these scenarios wait for a kernel change. They run, and are
@@ -118,7 +120,8 @@ def cells():
                 out += [Cell("kdump", config, profile, append=f"{HIGH_LOW} kx.kexec=file"),
                         Cell("bad-crashkernel", config, profile),
                         Cell("crash-shrink", config, profile)]
-    return out + server_cells() + odd_path_cells() + kunit_cells() + debug_cells()
+    return (out + server_cells() + odd_path_cells() + kunit_cells() + debug_cells()
+            + edge_cells())
 
 
 # The trans_pgd KUnit suite (a build variant of its own) copies the real
@@ -200,6 +203,23 @@ def debug_cells():
             for p in ("dt-el2", "uefi") for s in DEBUG_SCENARIOS]
 
 
+# Edges of the relocation's copy of the linear map: a normal image asked into
+# the crash kernel region while a crash kernel is loaded, which must be
+# refused the same way whether the region was mapped by blocks (4K,
+# rodata=on), by pages (rodata=full) or with another granule; and
+# hibernation with a no-map region that shares a page with RAM, which the
+# copy leaves out, on each granule.
+def edge_cells():
+    out = [Cell("crash-region-load", c, "dt-el2", append=a)
+           for c, a in (("4k-48", ""), ("4k-48", "rodata=full"), ("16k-47", ""),
+                        ("64k-48", ""))]
+    out += [Cell("hibernate", c, "dt-el2", append=hibernate.SUB_PAGE_NOMAP)
+            for c in ("4k-48", "16k-47", "64k-48")]
+    # crashkernel=X,high on a guest whose RAM is all below 4 GiB falls back there.
+    out += [Cell("kdump", "4k-48", "dt-el2", append=HIGH_FALLBACK, mem=HIGH_FALLBACK_MIB)]
+    return out
+
+
 def debug_config(seed):
     """The one debug config whose cells run with SEED."""
     return DEBUG_CONFIGS[seed % len(DEBUG_CONFIGS)]
@@ -243,6 +263,12 @@ def fixed_cells():
     out += [Cell("kdump", "64k-48", "dt-el2", append=f"{HIGH_LOW} kx.kexec=file"),
             Cell("crash-protect", "4k-48", "dt-el2", append=HIGH_LOW),
             Cell("bad-crashkernel", "4k-48", "dt-el2")]
+    # A normal image is refused the protected crash kernel region; a no-map
+    # region sharing a 64K page with RAM does not stop hibernation; and
+    # crashkernel=,high without RAM above 4 GiB falls back below it.
+    out += [Cell("crash-region-load", "4k-48", "dt-el2"),
+            Cell("hibernate", "64k-48", "dt-el2", append=hibernate.SUB_PAGE_NOMAP),
+            Cell("kdump", "4k-48", "dt-el2", append=HIGH_FALLBACK, mem=HIGH_FALLBACK_MIB)]
     # /sys/kernel/kexec_crash_size shrinks the region in whole 2 MiB units.
     out += [Cell("crash-shrink", "4k-48", "dt-el2"), Cell("crash-shrink", "64k-48", "uefi")]
     # The server build variant: the copy at EL2 under VHE; a KVM guest

@@ -23,6 +23,12 @@ def test_expected_reads_crashkernel_as_the_kernel_does():
         {"high": 1024 * M, "low": 0}
     assert crashkernel.expected("crashkernel=1G,high crashkernel=64M") == {"plain": 64 * M}
     assert crashkernel.expected("crashkernel=1M crashkernel=4M") == {"plain": 4 * M}
+    # RAM from 1 GiB: 2 GiB of it has nothing above 4 GiB, 6 GiB has 3 GiB there.
+    assert crashkernel.expected("crashkernel=512M,high", 2048) == {"fallback": 512 * M}
+    assert crashkernel.expected("crashkernel=512M,high crashkernel=64M,low", 3072) == \
+        {"fallback": 512 * M}
+    assert crashkernel.expected("crashkernel=512M,high", 6144) == \
+        {"high": 512 * M, "low": 128 * M}
     with pytest.raises(KxError):
         crashkernel.expected("rodata=on")
     with pytest.raises(KxError):
@@ -49,6 +55,10 @@ def test_ranges_parse():
      "above 4 GiB"),
     ([(0xf8000000, 1 << 32), (0xf0000000, 0x110000000)], {"high": 512 * M, "low": 128 * M},
      "straddles 4 GiB"),
+    ([(0x60000000, 0x80000000)], {"fallback": 512 * M}, None),
+    ([(0x60000000, 0x80000000), (0x40000000, 0x48000000)], {"fallback": 512 * M},
+     "no ,low part"),
+    ([(0x1a0000000, 0x1c0000000)], {"fallback": 512 * M}, "below 4 GiB"),
 ])
 def test_check_reserved(ranges, want, says):
     reasons = crashkernel.check_reserved(ranges, want)

@@ -6,10 +6,11 @@ from kxbench import matrix
 
 def test_the_matrix_covers_every_config_profile_and_variant():
     cells = matrix.cells()
-    assert len(cells) == len(set(cells)) == 303
+    edge = set(matrix.edge_cells())
+    assert len(cells) == len(set(cells)) == 303 + len(edge)
     odd = set(matrix.odd_path_cells())
     kunit = set(matrix.kunit_cells())
-    minimal = [c for c in cells if not c.cpu and not c.variant and c not in odd | kunit]
+    minimal = [c for c in cells if not c.cpu and not c.variant and c not in odd | kunit | edge]
     for config in matrix.CONFIGS:
         for profile in matrix.PROFILES:
             mine = [c for c in minimal if (c.config, c.profile) == (config, profile)]
@@ -23,6 +24,15 @@ def test_the_matrix_covers_every_config_profile_and_variant():
                                 else set())
             assert any(c.payload_mib == 256 for c in mine)
             assert any(c.smp == 4 for c in mine)
+
+
+def test_the_edge_cells_cover_each_granule():
+    edge = matrix.edge_cells()
+    region = {(c.config, c.append) for c in edge if c.scenario == "crash-region-load"}
+    assert {("4k-48", ""), ("4k-48", "rodata=full"), ("64k-48", "")} <= region
+    nomap = {c.config for c in edge if c.scenario == "hibernate"}
+    assert nomap == {"4k-48", "16k-47", "64k-48"}
+    assert any(c.scenario == "kdump" and c.mem and c.append.endswith(",high") for c in edge)
 
 
 def test_the_server_cells_run_each_scenario_on_each_cpu_path():

@@ -1,7 +1,7 @@
 """One module per scenario; each has run(ctx) -> Verdict and a pure judge()."""
-from . import (bad_crashkernel, crash_protect, crash_shrink, hibernate, kdump, kexec_chain, kexec_file, kexec_reboot, kunit,
-               memory_hotplug, mmu_state, ptdump, ptwalk, reloc_fault,
-               selftests)
+from . import (bad_crashkernel, crash_protect, crash_region_load, crash_shrink, hibernate,
+               kdump, kexec_chain, kexec_file, kexec_reboot, kunit, memory_hotplug,
+               mmu_state, ptdump, ptwalk, reloc_fault, selftests)
 
 SCENARIOS = {
     "kexec-reboot": kexec_reboot,
@@ -11,6 +11,7 @@ SCENARIOS = {
     "crash-protect": crash_protect,
     "bad-crashkernel": bad_crashkernel,
     "crash-shrink": crash_shrink,
+    "crash-region-load": crash_region_load,
     "hibernate": hibernate,
     "kunit": kunit,
     "ptdump": ptdump,

@@ -6,14 +6,35 @@ With kx.then=kexec the resumed system then kexec-reboots, a path operators
 take after a resume: the
 next kernel and an initramfs with a token and a payload of their own ride
 in the first initramfs (the only disk is the swap), and the reboot is
-judged as kexec-reboot judges one."""
+judged as kexec-reboot judges one.
+
+With kx.nomap=sub-page (DT profiles) both boots get QEMU's device tree with
+a reserved-memory no-map region that starts and ends inside a page of every
+granule, 4K included, with RAM before and after it in the same page: the
+page must neither be restored through a mapping of its nomap bytes nor make
+the resume fault."""
 import secrets
 
-from .. import machine, userland
-from . import common, kexec_reboot
+from .. import dtb, machine, userland
+from . import common, kexec_reboot, ptwalk
 
 BOOTS = 2   # the hibernating boot and the resuming one, in one log
 THEN_KEXEC = "kx.then=kexec"
+SUB_PAGE_NOMAP = "kx.nomap=sub-page"
+
+
+def add_nomap(ctx, first, second):
+    """Boot FIRST and SECOND with QEMU's tree plus ptwalk's no-map hole."""
+    if ctx.profile == "uefi":
+        raise common.KxError(f"{SUB_PAGE_NOMAP} needs a DT profile: under uefi the "
+                             "firmware's memory map decides")
+    path = dtb.dump(first, ctx.workdir / "qemu.dtb")
+    start, end = ptwalk.nomap_hole(dtb.initrd_end(path), ctx.mem)
+    # Half a 4K page in at each end, so that no granule's page lines up.
+    start, end = start + 0x800, end - 0x800
+    dtb.add_nomap(path, start, end - start)
+    first.dtb = second.dtb = path
+    return [start, end]
 
 
 def next_kernel(ctx, image, parts, work):
@@ -34,11 +55,14 @@ def run(ctx):
         f.truncate((ctx.mem + 512) << 20)
     first = ctx.spec(image, initrd, ctx.append("kx.gen=0", f"kx.tok={ctx.token}",
                                                f"kx.mib={ctx.payload_mib}"), swap)
-    hib = machine.boot(first, ctx.log, ctx.boot_timeout())
     # The resuming boot is not told the token: it can only come from the image.
     second = ctx.spec(image, initrd, ctx.append("kx.gen=0", "kx.role=resume"), swap)
+    nomap = add_nomap(ctx, first, second) if ctx.asks(SUB_PAGE_NOMAP) else None
+    hib = machine.boot(first, ctx.log, ctx.boot_timeout())
     res = machine.boot(second, ctx.log, ctx.boot_timeout() * (2 if reboot else 1))
     expect = {"token": ctx.token, "chunks": (ctx.payload_mib << 20) // 4096}
+    if nomap:
+        expect["nomap"] = nomap
     ctx.judge_args = [expect | ({"kexec": reboot} if reboot else {})]
     return judge(hib, res, ctx, *ctx.judge_args)
 
@@ -86,6 +110,8 @@ def judge(hib, res, ctx, expect):
         for reason in after.reasons:
             v.require(False, f"kexec after resume: {reason}")
         v.evidence["kexec_after_resume"] = gens
+    if ctx.asks(SUB_PAGE_NOMAP):
+        check_nomap(v, expect.get("nomap"), {"hibernating": hib, "resuming": res}, ctx)
     common.check_exit(v, res, ctx, "resuming boot")
     v.evidence |= {"hibernated": hf, "planted": planted, "held": held, "resumed": rf,
                   "expected": {"token": tok, "chunks": chunks}}
@@ -96,3 +122,19 @@ def judge(hib, res, ctx, expect):
     if not v.passed and v.first_bad_line is None:
         v.first_bad_line = common.first_bad(res if hline else hib)
     return v
+
+
+def check_nomap(v, added, boots, ctx):
+    """Each boot ran with the no-map region ADDED, which shares a page with
+    RAM at both ends on this config's granule."""
+    if not v.require(added, f"{SUB_PAGE_NOMAP}, but no region was added"):
+        return
+    start, end = added
+    v.require(start % ctx.page_size and end % ctx.page_size,
+              f"the no-map region {start:#x}-{end:#x} lines up with a page: it proves nothing")
+    for name, boot in boots.items():
+        regions = ptwalk.reserved_memory([ln.text for ln in boot.lines])
+        v.require(any(r["nomap"] and r["range"] == (start, end) for r in regions),
+                  f"{name} boot: no no-map region {start:#x}-{end:#x} in its device tree: "
+                  f"{regions}")
+    v.evidence["nomap_added"] = [hex(start), hex(end)]

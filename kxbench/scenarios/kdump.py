@@ -30,7 +30,7 @@ def run(ctx):
 def check_ranges(v, boot, ctx):
     """The regions reserved are what crashkernel= asks for; the capture kernel
     is given each of them, the one it runs in first, and uses only them."""
-    want = crashkernel.expected(" ".join(crashkernel.given(ctx.append_extra)))
+    want = crashkernel.expected(" ".join(crashkernel.given(ctx.append_extra)), ctx.mem)
     _, cr = common.find(boot, "KX-CRASH-RANGES")
     _, us = common.find(boot, "KX-USABLE")
     _, sr = common.find(boot, "KX-SYSRAM")

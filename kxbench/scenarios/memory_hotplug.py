@@ -5,7 +5,8 @@ that follows is sound.
 4k-48 built with memory hotplug (the server variant), under uefi (virt
 hot-plugs memory through ACPI), with 2 GiB of RAM and room for a 1 GiB
 pc-dimm. When the guest says READY the host hot-adds the DIMM over QMP; the
-guest onlines its blocks movable and loads (kexec_load) with every segment
+guest first loads into them while they are offline, which must be refused
+(EADDRNOTAVAIL), then onlines them movable and loads (kexec_load) with every segment
 inside the DIMM, then tries to offline them. At EJECT-LOADED the host asks
 QEMU to remove the DIMM: the guest's ACPI eject must fail, so no
 DEVICE_DELETED may come. Three rounds of unload / offline / online / load /
@@ -57,6 +58,16 @@ def judge(boot, ctx, expect, deleted):
     if not v.require(added is not None, "the DIMM's memory blocks never appeared"):
         return v
     blocks = int(af["blocks"])
+    ln, xf = common.find(boot, "KX-MEMHP-LOAD-OFFLINE")
+    if v.require(ln is not None, "no load into the DIMM while it was offline"):
+        v.require(xf["offline"] == str(blocks) and xf["in_dimm"] == "yes",
+                  f"the load into offline memory proves nothing: {xf['offline']} of {blocks} "
+                  f"blocks offline, segments {xf['segments']}")
+        v.require(xf["rc"] != "0" and xf["loaded"] == "0",
+                  f"kexec_load() accepted segments in offline memory ({xf['segments']})")
+        v.require(xf["rc"] == "0" or xf["error"] == common.EADDRNOTAVAIL,
+                  f"the load into offline memory failed with {xf['error']}, "
+                  "not EADDRNOTAVAIL")
     v.require(blocks >= 1 and af["online"] == af["blocks"],
               f"{af['online']} of {blocks} DIMM blocks went online")
     for i in range(ROUNDS + 1):
