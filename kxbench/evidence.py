@@ -35,6 +35,7 @@ SCHEMA = {
     "KX-LOADED": "gen:int mode:word load_ns:int memfree_before_kb:int memfree_after_kb:int "
                  "segment_bytes:int loaded:int",
     "KX-EXEC": "gen:int",
+    "KX-KSYM": "gen:int name:word va:hex",
     "KX-KVM-ALIVE": "gen:int alive:int exits_before:int exits_after:int",
     "KX-KVM-RUN": "gen:int rc:int exits:int",
     "KX-DONE": "gen:int",

@@ -99,13 +99,29 @@ class Stub:
     def cont(self):
         self._send(b"$c#63")
 
+    def step(self):
+        """Execute one instruction of the stopped guest; return the stop reply."""
+        self._send(b"$s#73")
+        return self._recv_packet()
+
     def interrupt(self):
         """Stop the running guest; return the stop reply."""
         self._send(b"\x03")
         return self._recv_packet()
 
-    def wait_stop(self):
-        return self._recv_packet()
+    def wait_stop(self, timeout=None):
+        """The stop reply of a guest that was let run, or None if it has not
+        stopped within TIMEOUT seconds (when given)."""
+        if timeout is None:
+            return self._recv_packet()
+        old = self.sock.gettimeout()
+        self.sock.settimeout(timeout)
+        try:
+            return self._recv_packet()
+        except TimeoutError:
+            return None
+        finally:
+            self.sock.settimeout(old)
 
     def hbreak(self, addr, on=True):
         return self.request(b"%s1,%x,4" % (b"Z" if on else b"z", addr))

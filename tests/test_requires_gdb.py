@@ -21,8 +21,8 @@ from test_ptwalk import walk
 from test_selftests import expect as selftests_expect
 from test_selftests import guest as selftests_guest
 from test_server import with_features
-from test_verdicts import (OFF, ON, TLBI, boot, ctx, memhp_lines, parked, reboot_expect,
-                           reboot_lines, st)
+from test_verdicts import (CLEANS, OFF, ON, TLBI, VBAR_EL2, boot, ctx, memhp_lines, parked,
+                           reboot_expect, reboot_lines, st)
 
 
 def fails_with(v, needle):
@@ -65,17 +65,18 @@ def mutations(*cases):
 
 MMU_OFF = 248                                   # the routine's MMU-off write ends here
 COPY = {**st(1, ON | OFF), "offset": 132}       # EL1, M, C and I set
+FIRST = {**COPY, "vbar_el2": VBAR_EL2}          # the first also read VBAR_EL2
 TAIL = {**st(1, OFF), "offset": 260}            # past the MMU-off write: M clear
 
 
 def mmu_inputs():
-    return {"samples": [COPY] * 3 + [TAIL], "jump": st(1, OFF), "mmu_off": MMU_OFF,
-            "tlbis": TLBI}
+    return {"samples": [FIRST] + [COPY] * 2 + [TAIL], "jump": st(1, OFF), "mmu_off": MMU_OFF,
+            "tlbis": TLBI, "cleans": CLEANS}
 
 
 def mmu_judge(i):
     return mmu_state.judge(boot(*reboot_lines()), ctx("mmu-state"), reboot_expect(),
-                           i["samples"], i["jump"], i["mmu_off"], i["tlbis"])
+                           i["samples"], i["jump"], i["mmu_off"], i["tlbis"], i["cleans"])
 
 
 def test_mmu_state_baseline_passes():
@@ -100,6 +101,12 @@ def test_mmu_state_baseline_passes():
      "MMU still on at the jump"),
     ("sctlr-not-reset-at-jump", lambda i: {**i, "jump": st(1, OFF | 1 << 31)},   # EnIA
      "expected the reset value"),
+    ("no-clean-at-kexec-e", lambda i: {**i, "cleans": CLEANS[1:]},
+     "was not cleaned to the PoC between kexec -e and the copy"),
+    ("el2-vectors-not-cleaned", lambda i: {**i, "cleans": CLEANS[:1]},
+     "the EL2 vectors at VBAR_EL2 0x47ff0000 were not cleaned"),
+    ("vbar-el2-not-read", lambda i: {**i, "samples": [COPY] * 3 + [TAIL]},
+     "VBAR_EL2 was not read during the copy"),
     ("no-tlbi", lambda i: {**i, "tlbis": []}, "the routine invalidates no TLB entry"),
     ("tlbi-without-repeat", lambda i: {**i, "tlbis": [{**TLBI[0], "repeat_tlbi": False}]},
      "a TLBI of the routine lacks the ARM64_WORKAROUND_REPEAT_TLBI alternative"),
@@ -119,7 +126,7 @@ VHE_JUMP = {**st(2, OFF), "e2h": 1}
 def vhe_judge(samples, jump=VHE_JUMP, **ctx_kw):
     c = ctx("mmu-state", cpu="max", variant="server", **ctx_kw)
     return mmu_state.judge(boot(*with_features(reboot_lines())), c, reboot_expect(), samples,
-                           jump, MMU_OFF, TLBI)
+                           jump, MMU_OFF, TLBI, CLEANS)
 
 
 def test_mmu_state_under_vhe_wants_the_copy_at_el2_with_e2h():

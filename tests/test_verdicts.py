@@ -248,9 +248,24 @@ OFF = mmu_state.SCTLR_EL1_RESET
 TLBI = [{"offset": 40, "op": "vmalle1", "repeat_tlbi": True}]
 
 
-def mmu_judge(boot_, samples, jump, mmu_off=None, tlbis=TLBI):
-    return mmu_state.judge(boot_, ctx("mmu-state"), reboot_expect(), samples, jump, mmu_off,
-                           tlbis)
+VBAR_EL2 = 0x47ff0000
+# What kexec -e cleans to the PoC: the routine's page (its samples stand at
+# 0x1000 less their offset) and the EL2 vectors.
+CLEANS = [{"name": "__clean_dcache_area_poc", "va": 0xffff000000000000, "size": 0x2000,
+           "pa": 0},
+          {"name": "__clean_dcache_area_poc", "va": 0xffff000007ff0000, "size": 0x800,
+           "pa": VBAR_EL2}]
+
+
+def with_vbar(samples):
+    """SAMPLES as sample() records them: an offset, VBAR_EL2 in the first."""
+    out = [{"offset": 0, **st_} for st_ in samples]
+    return [{"vbar_el2": VBAR_EL2, **out[0]}] + out[1:] if out else out
+
+
+def mmu_judge(boot_, samples, jump, mmu_off=None, tlbis=TLBI, cleans=CLEANS):
+    return mmu_state.judge(boot_, ctx("mmu-state"), reboot_expect(), with_vbar(samples), jump,
+                           mmu_off, tlbis, cleans)
 
 
 def test_mmu_state_passes_only_with_mmu_and_caches_on_while_copying():
@@ -295,6 +310,25 @@ def test_mmu_state_wants_sctlr_reset_at_the_jump_and_the_repeated_tlbi():
     assert not mmu_judge(good, [st(1, ON)] * 3, st(1, OFF), tlbis=[]).passed
     v = mmu_judge(good, [st(1, ON)] * 3, st(1, OFF), tlbis=[{**TLBI[0], "repeat_tlbi": False}])
     assert not v.passed and "REPEAT_TLBI" in " ".join(v.reasons)
+
+
+def test_mmu_state_wants_the_mmu_off_code_cleaned_to_the_poc_at_kexec_e():
+    """The routine and the EL2 vectors, whatever cleaned them at load time."""
+    good = boot(*reboot_lines())
+    assert mmu_judge(good, [st(1, ON)] * 3, st(1, OFF)).passed
+    v = mmu_judge(good, [st(1, ON)] * 3, st(1, OFF), cleans=[])
+    assert not v.passed and "was not cleaned to the PoC" in " ".join(v.reasons)
+    assert "calls seen: none" in " ".join(v.reasons)
+    # A clean that stops short of the exit, or misses the vectors.
+    short = [{**CLEANS[0], "size": 0x1000}, CLEANS[1]]
+    assert not mmu_judge(good, [st(1, ON)] * 3, st(1, OFF), cleans=short).passed
+    v = mmu_judge(good, [st(1, ON)] * 3, st(1, OFF), cleans=CLEANS[:1])
+    assert not v.passed and "EL2 vectors at VBAR_EL2" in " ".join(v.reasons)
+    # An address the live tables do not map proves nothing.
+    unmapped = [{**CLEANS[0], "pa": None}, CLEANS[1]]
+    assert not mmu_judge(good, [st(1, ON)] * 3, st(1, OFF), cleans=unmapped).passed
+    # A jump at EL2 (the base, or VHE) leaves EL2's vectors out of it.
+    assert mmu_state.covers(CLEANS[:1], 0, 0x1004)
 
 
 def test_mmu_state_finds_pc_in_the_routine_by_its_bytes():

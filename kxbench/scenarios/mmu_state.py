@@ -16,6 +16,16 @@ EL2, copies at EL2: there SCTLR_EL2.M, C and I, and HCR_EL2.E2H), every tail
 sample and the jump with M clear; the reboot's own evidence must hold.
 On the base, which relocates with the MMU off (at EL2 under dt-el2), this
 fails, and its evidence says what it saw.
+
+The code that runs with the MMU off must be cleaned to the PoC at kexec -e,
+not only when it was written at load time (the system may have hibernated
+and resumed in between). The guest prints where the kernel's clean-to-PoC
+functions are (KX-KSYM: KASLR moves them) and waits a second before
+kexec -e; the host sets hardware breakpoints on them and, from KX-EXEC on,
+records each call's range (x0, x1), translated through the live TTBR1.
+Pass also needs a call, before the copy, covering the routine from its start
+to its exit and, when EL2 starts the new image (an HVC from EL1), one
+covering the EL2 vectors VBAR_EL2 points at.
 """
 import re
 import socket
@@ -25,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .. import machine
+from .. import armpt, evidence, machine
 from ..gdbstub import Stub
 from ..util import KxError
 from . import common, features, kexec_reboot
@@ -44,6 +54,13 @@ MIN_COPY_SAMPLES = 3
 
 
 EXITS = ("br", "hvc")
+# The kernel's functions that clean a range to the PoC (v5.10's names):
+# the series calls the first at kexec -e, the base its copy of the
+# routine's page with the second.
+CLEANERS = ("__clean_dcache_area_poc", "__flush_dcache_area")
+EL2_VECTORS_SIZE = 0x800    # TRANS_PGD_STUB_VECTORS_SIZE
+EXEC_LINE_WAIT_S = 0.5
+CALLS_KEPT = 4              # calls of one function recorded from KX-EXEC on
 
 
 def disassemble(vmlinux, symbol=ROUTINE):
@@ -166,12 +183,68 @@ def run_to(stub, addr):
     stub.hbreak(addr, on=False)
 
 
-def sample(m, stub, code, exits):
+def break_on_cleaners(m, stub):
+    """At the guest's KX-KSYM lines (it then waits a second before kexec -e):
+    a hardware breakpoint on each of CLEANERS. Calls before KX-EXEC (the
+    kernel cleans for other reasons too) are let through until it shows.
+    Returns ({address: name}, the calls before KX-EXEC, the calls after it
+    seen meanwhile)."""
+    if m.wait_for(f"KX-KSYM gen=0 name={CLEANERS[-1]} ") is None:
+        return {}, [], []
+    found = {int(f["va"], 16): f["name"] for ln in m.result.all("KX-KSYM")
+             for f in [evidence.parse(ln.text, "KX-KSYM")] if f and int(f["va"], 16)}
+    stub.interrupt()
+    for va in found:
+        stub.hbreak(va)
+    stub.cont()
+    before, after = [], []
+    while m.result.first("KX-EXEC") is None and m.proc.poll() is None:
+        if stub.wait_stop(timeout=0.05) is not None:
+            # The guest is stopped: what it printed before the call reaches
+            # the host's reader within moments.
+            seen = m.wait_for("KX-EXEC", timeout=EXEC_LINE_WAIT_S) is not None
+            record_call(after if seen else before, stub, found)
+    return found, before, after
+
+
+def clean_call(stub, name, rearm=True):
+    """The range a call of NAME, stopped at its breakpoint, cleans: its VA
+    (x0), size (x1) and the PA the kernel's live tables map the VA to (EL2's
+    under VHE). The guest is stepped past the breakpoint (which would stop
+    it again at once), the breakpoint set again if REARM, and let run."""
+    from .ptwalk import physical    # ptwalk imports this module
+    pc, va, size = stub.reg("pc"), stub.reg("x0"), stub.reg("x1")
+    el = (stub.reg("cpsr") >> 2) & 3
+    ttbr1, tcr = stub.reg(f"TTBR1_EL{el}"), stub.reg(f"TCR_EL{el}")
+    with physical(stub) as read:
+        hit = armpt.translate(read, ttbr1, tcr, va)
+    stub.hbreak(pc, on=False)
+    stub.step()
+    if rearm:
+        stub.hbreak(pc)
+    stub.cont()
+    return {"name": name, "va": va, "size": size, "pa": hit[0] if hit else None}
+
+
+def record_call(calls, stub, cleaners):
+    """Append the call the guest is stopped at to CALLS; a function called
+    CALLS_KEPT times (the base cleans every source page with one) is no
+    longer watched."""
+    pc = stub.reg("pc")
+    name = cleaners.get(pc, hex(pc))
+    rearm = sum(c["name"] == name for c in calls) + 1 < CALLS_KEPT
+    calls.append(clean_call(stub, name, rearm))
+
+
+def sample(m, stub, code, exits, cleaners=None, cleans=None):
     """Sample from KX-EXEC until an exit is caught, the routine is left, or
-    the window closes. The guest is left running (a detach would stop it)."""
-    samples, jump, bps = [], None, []
+    the window closes; record each call of CLEANERS ({address: name}, with
+    breakpoints set) meanwhile, after those in CLEANS. The guest is left
+    running (a detach would stop it). Returns (samples, jump, cleans)."""
+    samples, jump, bps, cleans = [], None, [], list(cleans or [])
+    cleaners = cleaners or {}
     if m.wait_for("KX-EXEC") is None:
-        return samples, jump
+        return samples, jump, cleans
     deadline = time.monotonic() + SAMPLE_WINDOW_S
     while time.monotonic() < deadline:
         stub.interrupt()
@@ -180,9 +253,14 @@ def sample(m, stub, code, exits):
         if st["pc"] in bps:
             jump = st
             break
+        if st["pc"] in cleaners and not samples:
+            record_call(cleans, stub, cleaners)
+            continue
         if off is None and samples:
             break   # the routine ran to its end without a breakpoint
         if off is not None:
+            if not samples and "VBAR_EL2" in stub.regs:
+                st["vbar_el2"] = stub.reg("VBAR_EL2")
             samples.append({**st, "offset": off})
             if not bps:
                 bps = [st["pc"] - off + exit_off for exit_off in exits]
@@ -190,10 +268,10 @@ def sample(m, stub, code, exits):
                     stub.hbreak(bp)
         stub.cont()
         time.sleep(0.003)
-    for bp in bps:
+    for bp in [*bps, *cleaners]:
         stub.hbreak(bp, on=False)
     stub.cont()
-    return samples, jump
+    return samples, jump, cleans
 
 
 def run(ctx):
@@ -207,11 +285,12 @@ def run(ctx):
         stub = Stub(spec.gdb_port)
         try:
             stub.cont()
-            samples, jump = sample(m, stub, code, exits)
+            cleaners, _, cleans = break_on_cleaners(m, stub)
+            samples, jump, cleans = sample(m, stub, code, exits, cleaners, cleans)
             m.wait_exit()
         finally:
             stub.close()
-    ctx.judge_args = [expect, samples, jump, mmu_off, tlbis]
+    ctx.judge_args = [expect, samples, jump, mmu_off, tlbis, cleans]
     return judge(m.result, ctx, *ctx.judge_args)
 
 
@@ -226,9 +305,36 @@ def is_tail(st, mmu_off):
     return mmu_off is not None and st["offset"] >= mmu_off
 
 
-def judge(boot, ctx, expect, samples, jump, mmu_off, tlbis):
+def covers(cleans, start, end):
+    return any(c["pa"] is not None and c["pa"] <= start and end <= c["pa"] + c["size"]
+               for c in cleans)
+
+
+def check_cleans(v, ctx, cleans, copy, jump):
+    """What runs with the MMU off was cleaned to the PoC at kexec -e: the
+    routine up to its exit and, when it asks EL2 to start the new image,
+    the EL2 vectors."""
+    shown = ", ".join(f"{c['name']}({c['va']:#x}, {c['size']:#x}) -> "
+                      + (f"{c['pa']:#x}" if c["pa"] is not None else "unmapped")
+                      for c in cleans) or "none"
+    v.evidence["cleans_at_kexec_e"] = shown
+    if not copy or not jump:
+        return      # no routine or exit to check against: reasons given already
+    routine = copy[0]["pc"] - copy[0]["offset"]
+    v.require(covers(cleans, routine, jump["pc"] + 4),
+              f"the relocation routine {routine:#x}-{jump['pc'] + 4:#x} was not cleaned to "
+              f"the PoC between kexec -e and the copy; calls seen: {shown}")
+    if jump["el"] == 1 and ctx.expected_el == 2:     # an HVC asks EL2 to jump
+        vbar = copy[0].get("vbar_el2")
+        v.require(vbar is not None and covers(cleans, vbar, vbar + EL2_VECTORS_SIZE),
+                  f"the EL2 vectors at VBAR_EL2 {vbar:#x} were not cleaned to the PoC "
+                  f"between kexec -e and the copy; calls seen: {shown}"
+                  if vbar is not None else "VBAR_EL2 was not read during the copy")
+
+
+def judge(boot, ctx, expect, samples, jump, mmu_off, tlbis, cleans):
     """SAMPLES carry their offset in the routine; MMU_OFF is mmu_off_offset(),
-    TLBIS tlbi_sites()."""
+    TLBIS tlbi_sites(), CLEANS the clean-to-PoC calls from kexec -e on."""
     v = kexec_reboot.judge(boot, ctx, expect)
     copy = [st for st in samples if not is_tail(st, mmu_off)]
     tail = [st for st in samples if is_tail(st, mmu_off)]
@@ -253,6 +359,7 @@ def judge(boot, ctx, expect, samples, jump, mmu_off, tlbis):
         v.require(jump["sctlr"] == SCTLR_EL1_RESET,
                   f"SCTLR at the jump {jump['sctlr']:#x}, expected the reset value "
                   f"{SCTLR_EL1_RESET:#x}")
+    check_cleans(v, ctx, cleans, copy, jump)
     if v.require(tlbis, "the routine invalidates no TLB entry"):
         v.require(all(t["repeat_tlbi"] for t in tlbis),
                   "a TLBI of the routine lacks the ARM64_WORKAROUND_REPEAT_TLBI alternative")
