@@ -48,6 +48,7 @@ HIGH_LOW = "crashkernel=512M,high crashkernel=128M,low"
 HIGH_LOW_PROFILES = ("dt-el2", "uefi")
 # crashkernel=,high with no RAM above 4 GiB (QEMU's RAM starts at 1 GiB).
 HIGH_FALLBACK, HIGH_FALLBACK_MIB = "crashkernel=512M,high", 2048
+SELFTESTS_HIGH_LOW = "crashkernel=256M,high crashkernel=64M,low"
 BIG_PAYLOAD_MIB = 256
 SEED_FILE = CACHE / "matrix-seed"
 # Cells of these scenarios wait for a kernel change. They run, and are
@@ -217,6 +218,8 @@ def edge_cells():
             for c in ("4k-48", "16k-47", "64k-48")]
     # crashkernel=X,high on a guest whose RAM is all below 4 GiB falls back there.
     out += [Cell("kdump", "4k-48", "dt-el2", append=HIGH_FALLBACK, mem=HIGH_FALLBACK_MIB)]
+    # The kselftests with two "Crash kernel" ranges (,high and ,low).
+    out += [Cell("selftests", "4k-48", "dt-el2", append=SELFTESTS_HIGH_LOW)]
     return out
 
 
