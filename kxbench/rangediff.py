@@ -28,9 +28,13 @@ from .util import BUILD, REPO, KxError, log
 # listed its 12 patches ("series: selftests patch in; exact nomap check;
 # gates move forward only"). Its patches are read from there with git show.
 V1_COMMIT = "cf301a66f021d8ad9a0f656693f1ef6e2dd47fbe"
-# The commit of this repository that holds each posted version; when v2 is
-# posted, add {2: <that commit>} here and bump tree.SERIES_VERSION.
-POSTED = {1: V1_COMMIT}
+# v2: the commit whose patches/series listed its 17 patches, its cover
+# letter regenerated from its make check ("Review: debug_cells() loses a
+# config parameter nothing used").
+V2_COMMIT = "1316bc5d1ed48aea79e20bfa8ed42b60881268c3"
+# The commit of this repository that holds each posted version; when a
+# version is posted, add it here and bump tree.SERIES_VERSION.
+POSTED = {1: V1_COMMIT, 2: V2_COMMIT}
 PREVIOUS = tree.SERIES_VERSION - 1
 WORKBENCH = REPO
 OUT = REPO / "docs" / "series" / f"range-diff-v{PREVIOUS}-v{tree.SERIES_VERSION}.txt"

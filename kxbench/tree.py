@@ -23,7 +23,7 @@ AUTHOR = "kexec-mmu developers <kexec-mmu@example.org>"
 BASE_TAG = "kx-base"
 # The version of the series that patches/ holds: its mails are [PATCH v2 k/N].
 # Bump it when a version has been posted, with rangediff.POSTED.
-SERIES_VERSION = 2
+SERIES_VERSION = 3
 STAMP = "kx-applied"
 # Fixed options so an unchanged commit exports to an unchanged file.
 FORMAT_PATCH = ["format-patch", "--zero-commit", "--no-signature", "--no-numbered",

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from gitrepo import base_repo, commit, fresh_range_diff, git
-from kxbench import cover, kbuild, tree
+from kxbench import cover, kbuild, rangediff, tree
 from kxbench.util import KxError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -151,7 +151,7 @@ def test_patch_count_and_shortlog_match_the_series(series):
     text = render(series)
     subjects = ["arm64: add b",
                 "arm64: add c, a subject long enough that format-patch folds it"]
-    assert f"Subject: [PATCH v2 0/2] {cover.TITLE}\n" in text
+    assert f"Subject: [PATCH v3 0/2] {cover.TITLE}\n" in text
     assert [tree.patch_subject(p) for p in tree.series_files()] == subjects
     assert cover.shortlog_subjects(text) == subjects
     assert "2 files changed, 2 insertions(+)" in text
@@ -193,7 +193,7 @@ def test_tree_never_applies_the_cover_letter_and_export_keeps_it(series):
 
 def test_the_range_diff_against_v1_ends_the_letter_after_the_diffstat(series):
     text = render(series)
-    before, sep, after = text.partition("\n\nRange-diff against v1:\n")
+    before, sep, after = text.partition(f"\n\nRange-diff against v{rangediff.PREVIOUS}:\n")
     assert before.endswith(" 2 files changed, 2 insertions(+)\n create mode 100644 b.c\n"
                            " create mode 100644 c.c")
     assert after.startswith(RANGE_DIFF + "-- \n")
@@ -209,7 +209,7 @@ def test_a_missing_or_stale_range_diff_is_refused(series):
     with pytest.raises(KxError, match="stale.*patches/.*run ./kx series range-diff"):
         render(series, range_diff=made)
     fresh_range_diff(made, RANGE_DIFF)
-    assert "Range-diff against v1:" in render(series, range_diff=made)
+    assert f"Range-diff against v{rangediff.PREVIOUS}:" in render(series, range_diff=made)
     (tree.TREE / "d.c").write_text("int d = 1;\n")      # committed, not exported
     git(tree.TREE, "commit", "-q", "-a", "--amend", "--no-edit")
     with pytest.raises(KxError, match="stale.*tree.*./kx export.*./kx series range-diff"):
@@ -228,11 +228,11 @@ def test_a_changes_block_of_the_template_passes_through_unchanged(series):
 
 
 def test_subject_prefixes_carry_the_version_and_strip_either_way(tmp_path):
-    assert tree.SERIES_VERSION == 2
-    assert tree.subject_prefix(0, 13) == "[PATCH v2 0/13]"
-    assert tree.subject_prefix(3, 13) == "[PATCH v2 3/13]"
+    assert tree.SERIES_VERSION == 3
+    assert tree.subject_prefix(0, 13) == "[PATCH v3 0/13]"
+    assert tree.subject_prefix(3, 13) == "[PATCH v3 3/13]"
     assert tree.subject_prefix(3, 12, version=1) == "[PATCH 3/12]"
-    for k, prefix in enumerate(("[PATCH]", "[PATCH 3/12]", "[PATCH v2 3/13]",
+    for k, prefix in enumerate(("[PATCH]", "[PATCH 3/12]", "[PATCH v3 3/13]",
                                 "[PATCH RFC v2 3/13]")):
         mail = tmp_path / f"{k}.patch"
         mail.write_text(f"From: x <x@y>\nSubject: {prefix} arm64: add b\n\nBody.\n")

@@ -27,20 +27,21 @@ def posting(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_the_mbox_numbers_every_mail_as_v2(posting):
+def test_the_mbox_numbers_every_mail_with_the_version(posting):
     path, count, marks = post.write()
     subjects = [" ".join(m["Subject"].split()) for m in mailbox.mbox(str(path))]
     assert (count, marks) == (3, 0)
-    assert subjects == [f"[PATCH v2 0/2] {cover.TITLE}", "[PATCH v2 1/2] arm64: add b",
-                        "[PATCH v2 2/2] arm64: add c"]
+    assert subjects == [f"[PATCH v3 0/2] {cover.TITLE}", "[PATCH v3 1/2] arm64: add b",
+                        "[PATCH v3 2/2] arm64: add c"]
     letter = mailbox.mbox(str(path))[0].get_payload()
-    assert "\nRange-diff against v1:\n1:  1111111 = 1:  2222222 arm64: add b\n-- \n" in letter
+    assert (f"\nRange-diff against v{rangediff.PREVIOUS}:\n1:  1111111 = 1:  2222222 arm64: add b"
+            "\n-- \n") in letter
 
 
 def test_a_cover_letter_of_another_version_or_range_diff_is_refused(posting):
     letter = cover.COVER.read_text()
-    cover.COVER.write_text(letter.replace("[PATCH v2 0/2]", "[PATCH 0/2]"))
-    with pytest.raises(KxError, match=r"\[PATCH v2 0/2\].*run ./kx cover"):
+    cover.COVER.write_text(letter.replace("[PATCH v3 0/2]", "[PATCH 0/2]"))
+    with pytest.raises(KxError, match=r"\[PATCH v3 0/2\].*run ./kx cover"):
         post.write()
     cover.COVER.write_text(letter)
     fresh_range_diff(rangediff.OUT, "1:  1111111 ! 1:  2222222 arm64: add b\n")

@@ -1,4 +1,5 @@
-"""./kx series range-diff: v1 rebuilt from the workbench's history, compared with v2."""
+"""./kx series range-diff: the previous version rebuilt from the workbench's
+history, compared with this one (v1 and v2 of a made-up series here)."""
 import shutil
 
 import pytest
@@ -38,7 +39,7 @@ def versions(tmp_path, monkeypatch):
     commit(repo, "d.c", "int d;\n", "arm64: add d")
     tree.export()
     monkeypatch.setattr(rangediff, "WORKBENCH", work)
-    monkeypatch.setattr(rangediff, "POSTED", {1: v1})
+    monkeypatch.setattr(rangediff, "POSTED", {rangediff.PREVIOUS: v1})
     monkeypatch.setattr(rangediff, "WORKTREE", tmp_path / "linux-v1")
     monkeypatch.setattr(rangediff, "OUT", tmp_path / "docs" / "range-diff-v1-v2.txt")
     return tmp_path
@@ -61,10 +62,10 @@ def test_range_diff_pairs_v1_with_v2_and_shows_what_changed(versions):
             pair(body, "arm64: add d")) == ("=", "!", ">")
     assert "+int c5 = 2;" in body and "Because, and c5 is two." in body
     assert counts == {"=": 1, "!": 1, "<": 0, ">": 1}
-    assert f"patches/ at commit {rangediff.POSTED[1]}" in text
+    assert f"patches/ at commit {rangediff.POSTED[rangediff.PREVIOUS]}" in text
     assert rangediff.problem() is None
     section = rangediff.section()
-    assert section.startswith("Range-diff against v1:\n1:  ") and "arm64: add d" in section
+    assert section.startswith(f"Range-diff against v{rangediff.PREVIOUS}:\n1:  ") and "arm64: add d" in section
 
 
 def test_v1_is_reused_while_it_holds_the_posted_patches(versions):
@@ -107,6 +108,7 @@ def test_a_v1_patch_that_does_not_apply_is_named(versions, monkeypatch):
 
 
 def test_a_commit_the_history_lacks_is_named(versions, monkeypatch):
-    monkeypatch.setattr(rangediff, "POSTED", {1: "f" * 40})
-    with pytest.raises(KxError, match="patches/series of v1 at commit ffffffffffff"):
+    monkeypatch.setattr(rangediff, "POSTED", {rangediff.PREVIOUS: "f" * 40})
+    with pytest.raises(KxError, match=f"patches/series of v{rangediff.PREVIOUS} at commit "
+                                      "ffffffffffff"):
         rangediff.posted_series()
