@@ -83,7 +83,7 @@ def test_a_missing_bench_says_it_was_not_run(tmp_path):
 
 def test_bench_figures_come_from_bench_json():
     text = cover.bench(FIXTURES / "bench.json")
-    assert row(text, "dt-el2", "1024", "32", "kexec", "-l", "overhead")[-5:] == \
+    assert row(text, "dt-el2", "1024", "32", "load", "overhead", "KiB")[-5:] == \
         ["568", "3792", "612", "1.077", "0.161"]
     assert row(text, "4k-48", "series", "4096", "rodata=full")[-4:] == ["0", "3", "777", "-"]
     assert "quick mode" in text and "2026-01-04T00:00:00Z" in text
@@ -143,7 +143,7 @@ def test_series_runs_of_another_version_are_left_out_and_counted():
     series = [r for r in mine if r["kernel"] == "series"]
     assert older == sum(r["source_tree"] != "t1" for r in series) >= 1
     assert all(r["kernel"] != "series" or r["source_tree"] == "t1" for r in kept)
-    assert f"({older} runs of earlier versions left out)" in " ".join(
+    assert f"({older} runs of earlier versions or of development trees left out)" in " ".join(
         cover.matrix(kept, older).split())
 
 
@@ -156,8 +156,15 @@ def test_patch_count_and_shortlog_match_the_series(series):
     assert cover.shortlog_subjects(text) == subjects
     assert "2 files changed, 2 insertions(+)" in text
     assert "The problem." in text and "a comment line" not in text
-    assert "20260102-000004-kdump" in text and "3792" in text
+    assert "Results, from" in text and "3792" in text
     assert render(series) == text         # nothing in it but its inputs
+    # Every run is in the matrix file the letter points to, not in the letter.
+    assert "20260102-000004-kdump" not in text
+    full = series / "matrix.txt"
+    text = render(series, matrix_file=full)
+    assert "20260102-000004-kdump" in full.read_text() and str(full) in " ".join(text.split())
+    prose = text.split("kexec-mmu developers (")[0]     # git writes the shortlog on
+    assert max(len(ln) for ln in prose.splitlines()) <= 80
 
 
 def test_a_tree_that_is_not_the_series_is_refused(series):
@@ -237,3 +244,37 @@ def test_subject_prefixes_carry_the_version_and_strip_either_way(tmp_path):
         mail = tmp_path / f"{k}.patch"
         mail.write_text(f"From: x <x@y>\nSubject: {prefix} arm64: add b\n\nBody.\n")
         assert tree.patch_subject(mail) == "arm64: add b"
+
+
+def run_record(kernel, scenario, config="4k-48", status="PASS", started="2026-12-04T00:00:00Z",
+               **kw):
+    return {"kernel": kernel, "scenario": scenario, "config": config, "profile": "dt-el2",
+            "cpu": "cortex-a57", "mem": 1024, "smp": 1, "payload_mib": 32, "gens": 1,
+            "append": "", "variant": "", "verdict": "pass" if status == "PASS" else "fail",
+            "status": status, "started": started, "run": f"{started}-{scenario}",
+            "reasons": [] if status == "PASS" else [f"{scenario} broke"], **kw}
+
+
+def test_the_letter_sums_up_per_scenario_and_config_and_names_each_peer_failure():
+    runs = [run_record("series", "kdump"), run_record("series", "kdump", "64k-48"),
+            run_record("series", "kdump", "64k-48", "FAIL", "2026-12-03T00:00:00Z"),
+            run_record("series", "hibernate", "64k-48", "FAIL"),
+            run_record("base", "mmu-state", status="FAIL"),
+            run_record("series", "kexec-reboot", status="TIMEOUT", timeout=1),
+            run_record("series", "kexec-reboot", status="FAIL", append="kx.warn=1")]
+    text = cover.summary(runs, 2, "docs/series/matrix-v3.txt")
+    lines = text.splitlines()
+    head = lines.index("scenario   4k-48  64k-48")
+    assert lines[head + 1:head + 3] == ["hibernate  -      0/1", "kdump      1/1    1/1"]
+    assert "2 of the 3 cells run on this version of the series passed" in " ".join(text.split())
+    assert "hibernate 64k-48 dt-el2: FAIL: hibernate broke" in text
+    assert "base mmu-state 4k-48 dt-el2: FAIL: mmu-state broke" in text
+    assert "2 runs failed on purpose" in text and "kexec-reboot" not in text.split("scenario")[1]
+    assert "2 runs of earlier versions" in text and "docs/series/matrix-v3.txt" in text
+    assert cover.summary([], 0).startswith("Results: build/results/ holds no results")
+
+
+def test_development_runs_are_left_out():
+    runs = [run_record("series", "kdump", source_tree="t1"), run_record("tree", "kdump")]
+    kept, older = cover.current_series_results(runs, "t1")
+    assert [r["kernel"] for r in kept] == ["series"] and older == 1
