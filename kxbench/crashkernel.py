@@ -36,14 +36,16 @@ def round_up(n):
     return -(-n // UNIT) * UNIT
 
 
-def expected(append, mem_mib=None):
+def expected(append, mem_mib=None, ram_above_4g=False):
     """What crashkernel= in APPEND (kernel arguments) reserves when it can:
     {"plain": bytes} for crashkernel=X, or {"high": bytes, "low": bytes} for
     crashkernel=X,high [crashkernel=Y,low]. As the kernel does: the last of
     each kind counts, crashkernel=X wins over ,high. With MEM_MIB of RAM
     (from 1 GiB up) too little above 4 GiB for ,high, the region falls back
     below 4 GiB, where 32-bit devices reach it, with no ,low part:
-    {"fallback": bytes}."""
+    {"fallback": bytes}. With RAM_ABOVE_4G (all of the RAM above 4 GiB, where
+    the 32-bit DMA zone spans it) it falls back too, above 4 GiB:
+    {"fallback": bytes, "above_4g": True}."""
     plain = high = low = None
     for word in append.split():
         if not word.startswith("crashkernel="):
@@ -58,6 +60,8 @@ def expected(append, mem_mib=None):
     if plain is not None:
         return {"plain": round_up(plain)}
     if high is not None:
+        if ram_above_4g:
+            return {"fallback": round_up(high), "above_4g": True}
         if mem_mib is not None and RAM_BASE + (mem_mib << 20) - SZ_4G < round_up(high):
             return {"fallback": round_up(high)}
         return {"high": round_up(high), "low": round_up(LOW_DEFAULT if low is None else low)}
@@ -96,10 +100,13 @@ def check_reserved(ranges, want):
             return [f"crash kernel regions {fmt(ranges)}, expected one of {want['plain']:#x} bytes"]
         return []
     if "fallback" in want:
-        if sizes != [want["fallback"]] or any(end > SZ_4G for _, end in ranges):
+        above = want.get("above_4g", False)
+        if sizes != [want["fallback"]] or any((s >= SZ_4G) != above for s, _ in ranges) \
+                or any((e > SZ_4G) != above for _, e in ranges):
+            where = ("above 4 GiB (all RAM is there)" if above else "below 4 GiB")
             return [f"crash kernel regions {fmt(ranges)}: expected one of "
-                    f"{want['fallback']:#x} bytes below 4 GiB and no ,low part "
-                    "(crashkernel=,high without room above 4 GiB falls back)"]
+                    f"{want['fallback']:#x} bytes {where} and no ,low part "
+                    "(crashkernel=,high without room above the 32-bit DMA zone falls back)"]
         return []
     high = [r for r in ranges if r[0] >= SZ_4G]
     low = [r for r in ranges if r[1] <= SZ_4G]

@@ -55,3 +55,17 @@ def add_nomap(path, start, size, name="kx-nomap"):
         [f"{v:x}" for v in (start >> 32, start & 0xFFFFFFFF, size >> 32, size & 0xFFFFFFFF)],
         quiet=True)
     return node
+
+
+def move_memory(path, start, size):
+    """PATH's memory node(s) describe only [START, START + SIZE); no
+    kaslr-seed in /chosen (kexec-tools refuses a tree whose seed is set)."""
+    nodes = run(["fdtget", "-l", str(path), "/"], quiet=True).stdout.split()
+    memory = [n for n in nodes if n.startswith("memory")]
+    if len(memory) != 1:
+        raise KxError(f"{path}: expected one memory node, found {memory}")
+    run(["fdtput", "-t", "x", str(path), f"/{memory[0]}", "reg"] +
+        [f"{v:x}" for v in (start >> 32, start & 0xFFFFFFFF, size >> 32, size & 0xFFFFFFFF)],
+        quiet=True)
+    if cells(path, "/chosen", "kaslr-seed") is not None:
+        run(["fdtput", "-d", str(path), "/chosen", "kaslr-seed"], quiet=True)

@@ -56,6 +56,7 @@ SCHEMA = {
     "KX-CRASH-REGION-LOAD": "rc:int in_region:word loaded:int error:word segments:word",
     "KX-USABLE": "ranges:word",
     "KX-SYSRAM": "ranges:word",
+    "KX-RAM": "gen:int ranges:word",
     "KX-KCORE": "state:word pa:hex va:hex found:int rc:int zero:int arm64:int",
     "KX-PLANTED": "token:word chunks:int pid:int",
     "KX-HELD": "token:word chunks:int intact:int pid:int",

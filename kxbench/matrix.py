@@ -218,6 +218,10 @@ def edge_cells():
             for c in ("4k-48", "16k-47", "64k-48")]
     # crashkernel=X,high on a guest whose RAM is all below 4 GiB falls back there.
     out += [Cell("kdump", "4k-48", "dt-el2", append=HIGH_FALLBACK, mem=HIGH_FALLBACK_MIB)]
+    # ... and in a kernel (started by a kexec reboot) whose RAM is all above
+    # 4 GiB, where the 32-bit DMA zone spans all of it.
+    out += [Cell("kdump", "4k-48", "dt-el2",
+                 append=f"{kdump.KEXEC_FIRST} {kdump.RAM_ABOVE_4G} crashkernel=512M,high")]
     # The kselftests with two "Crash kernel" ranges (,high and ,low).
     out += [Cell("selftests", "4k-48", "dt-el2", append=SELFTESTS_HIGH_LOW)]
     return out

@@ -29,6 +29,8 @@ def test_expected_reads_crashkernel_as_the_kernel_does():
         {"fallback": 512 * M}
     assert crashkernel.expected("crashkernel=512M,high", 6144) == \
         {"high": 512 * M, "low": 128 * M}
+    assert crashkernel.expected("crashkernel=512M,high", 6144, ram_above_4g=True) == \
+        {"fallback": 512 * M, "above_4g": True}
     with pytest.raises(KxError):
         crashkernel.expected("rodata=on")
     with pytest.raises(KxError):
@@ -59,6 +61,8 @@ def test_ranges_parse():
     ([(0x60000000, 0x80000000), (0x40000000, 0x48000000)], {"fallback": 512 * M},
      "no ,low part"),
     ([(0x1a0000000, 0x1c0000000)], {"fallback": 512 * M}, "below 4 GiB"),
+    ([(0x1a0000000, 0x1c0000000)], {"fallback": 512 * M, "above_4g": True}, None),
+    ([(0x60000000, 0x80000000)], {"fallback": 512 * M, "above_4g": True}, "above 4 GiB"),
 ])
 def test_check_reserved(ranges, want, says):
     reasons = crashkernel.check_reserved(ranges, want)

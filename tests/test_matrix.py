@@ -34,6 +34,7 @@ def test_the_edge_cells_cover_each_granule():
     nomap = {c.config for c in edge if c.scenario == "hibernate"}
     assert nomap == {"4k-48", "16k-47", "64k-48"}
     assert any(c.scenario == "kdump" and c.mem and c.append.endswith(",high") for c in edge)
+    assert any(c.scenario == "kdump" and "kx.ram=above-4g" in c.append for c in edge)
 
 
 def test_the_server_cells_run_each_scenario_on_each_cpu_path():

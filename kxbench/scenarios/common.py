@@ -237,11 +237,14 @@ def payload(ctx, path):
     return sha256_file(path)
 
 
-def data_disk(path, image, next_initrd):
-    """The guest reads the next kernel and initramfs from this cpio disk."""
+def data_disk(path, image, next_initrd, extra=None):
+    """The guest reads the next kernel and initramfs from this cpio disk, and
+    EXTRA ({name: file}) beside them."""
     with Cpio(path) as cpio:
         cpio.file("Image", image)
         cpio.file("next.cpio", next_initrd)
+        for name, src in (extra or {}).items():
+            cpio.file(name, src)
     return Path(path)
 
 

@@ -7,22 +7,36 @@ those crashkernel= asks for, and the capture kernel is given them all
 (linux,usable-memory-range, high first) and uses nothing else (its System
 RAM). With kx.first=kexec the crashing kernel is one a kexec reboot
 started, with the same crashkernel=."""
-from .. import crashkernel, machine, ranges, userland
+from .. import crashkernel, dtb, machine, ranges, userland
 from . import common
 
 EM_AARCH64 = 183
 ET_CORE = 4
 KEXEC_FIRST = "kx.first=kexec"
+# With kx.first=kexec: the kernel that crashes gets a device tree whose RAM
+# is all above 4 GiB (QEMU's virt RAM starts at 1 GiB, so only a kexec can
+# give a kernel that), from 4 GiB to the end of the guest's RAM.
+RAM_ABOVE_4G = "kx.ram=above-4g"
+
+
+def high_dtb(ctx, spec, work):
+    """QEMU's device tree for SPEC with its RAM moved above 4 GiB."""
+    path = dtb.dump(spec, work / "high.dtb")
+    dtb.move_memory(path, crashkernel.SZ_4G,
+                    crashkernel.RAM_BASE + (ctx.mem << 20) - crashkernel.SZ_4G)
+    return path
 
 
 def run(ctx):
     image, parts = common.prepare(ctx)
     work = common.fresh_workdir(ctx)
     initrd = userland.build_initramfs(work / "gen0.cpio", parts)
-    disk = common.data_disk(work / "disk.img", image, initrd)
     append = ctx.append("kx.gen=0", *crashkernel.args(ctx.append_extra), f"kx.tok={ctx.token}",
                         f"kx.mib={ctx.payload_mib}")
-    boot = machine.boot(ctx.spec(image, initrd, append, disk), ctx.log, ctx.boot_timeout() * 2)
+    spec = ctx.spec(image, initrd, append)
+    extra = {"high.dtb": high_dtb(ctx, spec, work)} if ctx.asks(RAM_ABOVE_4G) else None
+    spec.disk = common.data_disk(work / "disk.img", image, initrd, extra)
+    boot = machine.boot(spec, ctx.log, ctx.boot_timeout() * 2)
     ctx.judge_args = [{"token": ctx.token, "chunks": (ctx.payload_mib << 20) // 4096}]
     return judge(boot, ctx, *ctx.judge_args)
 
@@ -30,7 +44,8 @@ def run(ctx):
 def check_ranges(v, boot, ctx):
     """The regions reserved are what crashkernel= asks for; the capture kernel
     is given each of them, the one it runs in first, and uses only them."""
-    want = crashkernel.expected(" ".join(crashkernel.given(ctx.append_extra)), ctx.mem)
+    want = crashkernel.expected(" ".join(crashkernel.given(ctx.append_extra)), ctx.mem,
+                                ctx.asks(RAM_ABOVE_4G))
     _, cr = common.find(boot, "KX-CRASH-RANGES")
     _, us = common.find(boot, "KX-USABLE")
     _, sr = common.find(boot, "KX-SYSRAM")
@@ -104,6 +119,13 @@ def judge(boot, ctx, expect):
     v.require(common.find(boot, "KX-CRASH-MODE", mode=mode)[0] is not None,
               f"the crash kernel was not loaded with kexec_{mode}_load()")
     regions = check_ranges(v, boot, ctx)
+    if ctx.asks(RAM_ABOVE_4G):
+        _, ram = common.find(boot, "KX-RAM", gen=crash_gen)
+        spans = crashkernel.iomem_ranges(ram["ranges"]) if ram else []
+        v.require(spans and all(start >= crashkernel.SZ_4G for start, _ in spans),
+                  f"the kernel that crashed had RAM {crashkernel.fmt(spans)}, "
+                  "not all of it above 4 GiB")
+        regions["crashed_kernel_ram"] = crashkernel.fmt(spans)
     done, _ = common.find(boot, "KX-DONE")
     v.require(done is not None, "the capture kernel did not finish")
     common.check_exit(v, boot, ctx, expected_panic="sysrq triggered crash")
