@@ -82,3 +82,18 @@ def test_the_cpus_of_a_hung_guest_are_summarized_and_read_back(tmp_path):
                    + "# killed by the workbench after 5 s\n# exit None after 5.000 s\n")
     (boot,) = machine.read_log(log)
     assert boot.timed_out and boot.cpus_at_timeout.startswith("EL1 PC=0000000041812a04")
+
+
+ABOVE_4G = LOGS / "kdump-ram-above-4g-high-pass.log"
+
+
+@pytest.mark.parametrize("old, new, says", [
+    ("KX-RAM gen=1 ranges=100000000-1bfffffff", "KX-RAM gen=1 ranges=40000000-1bfffffff",
+     "had RAM 0x40000000-0x1c0000000, not all of it above 4 GiB"),
+    ("KX-RAM gen=1 ranges=100000000-1bfffffff", "KX-NOTHING", "had RAM none"),
+    ("KX-CRASH-RANGES ranges=1a0000000-1bfffffff", "KX-CRASH-RANGES ranges=b0000000-cfffffff",
+     "bytes above 4 GiB (all RAM is there)"),
+])
+def test_kdump_with_ram_above_4g_fails_on_each_broken_piece(tmp_path, old, new, says):
+    assert runner.rejudge(ABOVE_4G)[0].passed
+    assert_fails(rejudge_edited(ABOVE_4G, tmp_path, old, new), says)
