@@ -1,14 +1,15 @@
 """./kx series range-diff: how each patch changed since the version posted before.
 
-The cover letter of v2 ends with the range-diff against v1, after the
-diffstat, the way b4 and git format-patch --range-diff put it. v1 is rebuilt
-from this repository's history, so a fresh machine can make it too: the
-patches that patches/series listed at the commit POSTED[1], taken with git
-show and applied with git am on kx-base in a scratch worktree of build/linux
-(build/linux-v1, branch kx-v1), which later runs reuse while it still holds
-exactly those patches. git range-diff of kx-base..kx-v1 against
-kx-base..master is written to docs/series/range-diff-v1-v2.txt, which is
-kept in the repository, as b4 keeps it in the cover letter it sends.
+The cover letter of each version from v2 on ends with the range-diff against
+the version before it, after the diffstat, the way b4 and git format-patch
+--range-diff put it. The previous version is rebuilt from this repository's
+history, so a fresh machine can make it too: the patches that patches/series
+listed at the commit POSTED[version], taken with git show and applied with
+git am on kx-base in a scratch worktree of build/linux (build/linux-vN,
+branch kx-vN), which later runs reuse while it still holds exactly those
+patches. git range-diff of kx-base..kx-vN against kx-base..master is written
+to docs/series/range-diff-vN-vM.txt, which is kept in the repository, as b4
+keeps it in the cover letter it sends.
 
 The file's header names the series it was made from: the digest of patches/
 (tree.series_digest) and the tree of build/linux's HEAD. ./kx cover refuses
