@@ -191,16 +191,32 @@ def summary(runs, older=0, full=None):
         out += ["", "Series cells whose newest run failed:"]
         out += [f"  {' '.join(str(x) for x in k[1:4])}: {status_of(newest[k])}: "
                 f"{(newest[k].get('reasons') or ['no reason recorded'])[0]}" for k in failed]
+    flaky = [k for k in cells if status_of(newest[k]) == "PASS" and any(
+        cell_of(r) == k and status_of(r) != "PASS" for r in kept)]
+    if flaky:
+        out += ["", "Series cells that failed in an earlier run and passed in their newest:"]
+        for k in flaky:
+            r = next(r for r in kept if cell_of(r) == k and status_of(r) != "PASS")
+            out += textwrap.wrap(f"{' '.join(str(x) for x in k[1:4])} "
+                                 f"{k[10] if k[10] != '-' else ''}: {status_of(r)}: "
+                                 f"{(r.get('reasons') or ['no reason recorded'])[-1]}",
+                                 72, initial_indent="  ", subsequent_indent="    ")
     peers = sorted((k for k in newest if k[0] != "series"), key=cell_order)
-    if peers:
+    failing = [k for k in peers if status_of(newest[k]) != "PASS"]
+    if failing:
         out += ["", textwrap.fill(
-            "The unmodified base (and any other peer) where a patch makes the "
-            "difference; each must fail, for the reason given:", 72)]
-        for k in peers:
+            "The unmodified base (and any other peer) fails where a patch makes "
+            "the difference, each cell for the reason given:", 72)]
+        for k in failing:
             r = newest[k]
             reason = (r.get("reasons") or ["-"])[0]
             out += textwrap.wrap(f"{k[0]} {k[1]} {k[2]} {k[3]}: {status_of(r)}: {reason}",
                                  72, initial_indent="  ", subsequent_indent="    ")
+    passing = sorted({f"{k[0]} {k[1]}" for k in peers if k not in failing})
+    if passing:
+        out += ["", textwrap.fill(f"The peers passed their other {len(peers) - len(failing)} "
+                                  f"cells ({', '.join(passing)}).", 72,
+                                  break_on_hyphens=False)]
     extra = len(runs) - len(kept)
     if extra:
         out += ["", textwrap.fill(

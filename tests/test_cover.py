@@ -269,6 +269,8 @@ def test_the_letter_sums_up_per_scenario_and_config_and_names_each_peer_failure(
     assert "2 of the 3 cells run on this version of the series passed" in " ".join(text.split())
     assert "hibernate 64k-48 dt-el2: FAIL: hibernate broke" in text
     assert "base mmu-state 4k-48 dt-el2: FAIL: mmu-state broke" in text
+    # kdump on 64k-48 failed on 2026-12-03 and passed on 2026-12-04: both said.
+    assert "failed in an earlier run and passed in their newest:\n  kdump 64k-48 dt-el2" in text
     assert "2 runs failed on purpose" in text and "kexec-reboot" not in text.split("scenario")[1]
     assert "2 runs of earlier versions" in text and "docs/series/matrix-v3.txt" in text
     assert cover.summary([], 0).startswith("Results: build/results/ holds no results")
