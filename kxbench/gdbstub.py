@@ -9,8 +9,12 @@ fraction of a second.
 import re
 import socket
 import time
+from contextlib import contextmanager
 
 from .util import KxError
+
+
+READ_CHUNK = 2048       # QEMU's gdbstub answers at most 2 KiB per read
 
 
 class Stub:
@@ -125,3 +129,26 @@ class Stub:
 
     def hbreak(self, addr, on=True):
         return self.request(b"%s1,%x,4" % (b"Z" if on else b"z", addr))
+
+    @contextmanager
+    def physical(self):
+        """Memory reads by physical address while inside (QEMU's
+        Qqemu.PhyMemMode), as read(pa, length) -> bytes or None; virtual
+        again after."""
+        if self.request(b"Qqemu.PhyMemMode:1") != b"OK":
+            raise KxError("QEMU's gdbstub refused Qqemu.PhyMemMode:1")
+        try:
+            yield self.read_chunked
+        finally:
+            self.request(b"Qqemu.PhyMemMode:0")
+
+    def read_chunked(self, addr, length):
+        """LENGTH bytes from ADDR in reads QEMU answers, or None."""
+        parts, done = [], 0
+        while done < length:
+            part = self.mem(addr + done, min(READ_CHUNK, length - done))
+            if not part:
+                return None
+            parts.append(part)
+            done += len(part)
+        return b"".join(parts)

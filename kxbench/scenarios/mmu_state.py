@@ -212,11 +212,10 @@ def clean_call(stub, name, rearm=True):
     (x0), size (x1) and the PA the kernel's live tables map the VA to (EL2's
     under VHE). The guest is stepped past the breakpoint (which would stop
     it again at once), the breakpoint set again if REARM, and let run."""
-    from .ptwalk import physical    # ptwalk imports this module
     pc, va, size = stub.reg("pc"), stub.reg("x0"), stub.reg("x1")
     el = (stub.reg("cpsr") >> 2) & 3
     ttbr1, tcr = stub.reg(f"TTBR1_EL{el}"), stub.reg(f"TCR_EL{el}")
-    with physical(stub) as read:
+    with stub.physical() as read:
         hit = armpt.translate(read, ttbr1, tcr, va)
     stub.hbreak(pc, on=False)
     stub.step()

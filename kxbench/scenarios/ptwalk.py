@@ -26,7 +26,6 @@ Pass (judge): the reboot's own evidence holds, and
   5. TTBR0 maps the page of the sampled PC at its own address.
 """
 import time
-from contextlib import contextmanager
 
 from .. import armpt, dtb, machine
 from ..gdbstub import Stub
@@ -40,7 +39,6 @@ RAM_BASE = 0x40000000           # QEMU virt
 # no 16K or 64K page lines up with it; 64 MiB past the end of the initrd, so
 # clear of QEMU's kernel, initrd and device tree (which follows the initrd).
 NOMAP_ALIGN, NOMAP_OFFSET, NOMAP_SIZE = 64 << 20, 0x5000, 0x3000
-READ_CHUNK = 2048               # QEMU's gdbstub answers at most 2 KiB per read
 MAX_TABLES = 1 << 16            # a page-granular 4K copy of 128 GiB
 # Walking costs host time while the guest is stopped: about 2 MiB of tables
 # per GiB of a page-granular 4K copy.
@@ -59,16 +57,21 @@ def nomap_hole(initrd_end, mem_mib):
     return start, start + NOMAP_SIZE
 
 
+def add_nomap_hole(ctx, spec, inset=0):
+    """Boot SPEC with QEMU's tree plus the no-map hole, INSET bytes in from
+    each end; (start, end) of the region added."""
+    path = dtb.dump(spec, ctx.workdir / "qemu.dtb")
+    start, end = nomap_hole(dtb.initrd_end(path), ctx.mem)
+    start, end = start + inset, end - inset
+    dtb.add_nomap(path, start, end - start)
+    spec.dtb = path
+    return start, end
+
+
 def setup(ctx):
     """The reboot's setup; under DT, QEMU's tree with the hole added."""
     image, spec, expect = kexec_reboot.setup(ctx)
-    expect["nomap_added"] = []
-    if ctx.profile != "uefi":
-        path = dtb.dump(spec, ctx.workdir / "qemu.dtb")
-        start, end = nomap_hole(dtb.initrd_end(path), ctx.mem)
-        dtb.add_nomap(path, start, end - start)
-        spec.dtb = path
-        expect["nomap_added"] = [(start, end)]
+    expect["nomap_added"] = [add_nomap_hole(ctx, spec)] if ctx.profile != "uefi" else []
     return image, spec, expect
 
 
@@ -103,28 +106,6 @@ def run(ctx):
     return judge(m.result, ctx, expect, live, sample, walks)
 
 
-@contextmanager
-def physical(stub):
-    """Memory reads by physical address while inside; virtual again after."""
-    if stub.request(b"Qqemu.PhyMemMode:1") != b"OK":
-        raise KxError("QEMU's gdbstub refused Qqemu.PhyMemMode:1")
-    try:
-        yield lambda pa, length: read_chunked(stub, pa, length)
-    finally:
-        stub.request(b"Qqemu.PhyMemMode:0")
-
-
-def read_chunked(stub, pa, length):
-    parts, done = [], 0
-    while done < length:
-        part = stub.mem(pa + done, min(READ_CHUNK, length - done))
-        if not part:
-            return None
-        parts.append(part)
-        done += len(part)
-    return b"".join(parts)
-
-
 def live_linear_map(m, stub, code):
     """At KX-PTWALK-LIVE: the linear map's first address, translated through
     the live TTBR1 (the kernel's own tables)."""
@@ -137,7 +118,7 @@ def live_linear_map(m, stub, code):
         ttbr1, tcr = stub.reg("TTBR1_EL1"), stub.reg("TCR_EL1")
         hit = None
         if mapped:
-            with physical(stub) as read:
+            with stub.physical() as read:
                 hit = armpt.translate(read, ttbr1, tcr, mapped[0][0])
     finally:
         stub.cont()
@@ -191,7 +172,7 @@ def walk_here(stub, st):
     if st["el"] != 1 or not st["sctlr"] & mmu_state.SCTLR_M:
         return st, {}
     t0 = time.monotonic()
-    with physical(stub) as read:
+    with stub.physical() as read:
         walks = {which: armpt.walk(read, st[which], st["tcr"], which, MAX_TABLES)
                  for which in ("ttbr1", "ttbr0")}
     st["walk_s"] = round(time.monotonic() - t0, 3)
