@@ -101,8 +101,8 @@ def check_reserved(ranges, want):
         return []
     if "fallback" in want:
         above = want.get("above_4g", False)
-        if sizes != [want["fallback"]] or any((s >= SZ_4G) != above for s, _ in ranges) \
-                or any((e > SZ_4G) != above for _, e in ranges):
+        placed = all(s >= SZ_4G if above else e <= SZ_4G for s, e in ranges)
+        if sizes != [want["fallback"]] or not placed:
             where = ("above 4 GiB (all RAM is there)" if above else "below 4 GiB")
             return [f"crash kernel regions {fmt(ranges)}: expected one of "
                     f"{want['fallback']:#x} bytes {where} and no ,low part "

@@ -15,7 +15,7 @@ page must neither be restored through a mapping of its nomap bytes nor make
 the resume fault."""
 import secrets
 
-from .. import dtb, machine, userland
+from .. import machine, userland
 from . import common, kexec_reboot, ptwalk
 
 BOOTS = 2   # the hibernating boot and the resuming one, in one log
@@ -28,12 +28,9 @@ def add_nomap(ctx, first, second):
     if ctx.profile == "uefi":
         raise common.KxError(f"{SUB_PAGE_NOMAP} needs a DT profile: under uefi the "
                              "firmware's memory map decides")
-    path = dtb.dump(first, ctx.workdir / "qemu.dtb")
-    start, end = ptwalk.nomap_hole(dtb.initrd_end(path), ctx.mem)
     # Half a 4K page in at each end, so that no granule's page lines up.
-    start, end = start + 0x800, end - 0x800
-    dtb.add_nomap(path, start, end - start)
-    first.dtb = second.dtb = path
+    start, end = ptwalk.add_nomap_hole(ctx, first, inset=0x800)
+    second.dtb = first.dtb
     return [start, end]
 
 
