@@ -152,6 +152,11 @@ def deliberate(r):
                                          for w in DELIBERATE)
 
 
+def short_name(cell):
+    """Scenario, config, profile and build variant of a cell_of() key."""
+    return " ".join(str(x) for x in (*cell[1:4], cell[10]) if x != "-")
+
+
 def summary(runs, older=0, full=None):
     """The letter's results: for the series, the cells that passed of those
     run, per scenario and config (a cell counts by its newest run); every
@@ -189,7 +194,7 @@ def summary(runs, older=0, full=None):
     failed = [k for k in cells if status_of(newest[k]) != "PASS"]
     if failed:
         out += ["", "Series cells whose newest run failed:"]
-        out += [f"  {' '.join(str(x) for x in k[1:4])}: {status_of(newest[k])}: "
+        out += [f"  {short_name(k)}: {status_of(newest[k])}: "
                 f"{(newest[k].get('reasons') or ['no reason recorded'])[0]}" for k in failed]
     flaky = [k for k in cells if status_of(newest[k]) == "PASS" and any(
         cell_of(r) == k and status_of(r) != "PASS" for r in kept)]
@@ -197,8 +202,7 @@ def summary(runs, older=0, full=None):
         out += ["", "Series cells that failed in an earlier run and passed in their newest:"]
         for k in flaky:
             r = next(r for r in kept if cell_of(r) == k and status_of(r) != "PASS")
-            out += textwrap.wrap(f"{' '.join(str(x) for x in k[1:4])} "
-                                 f"{k[10] if k[10] != '-' else ''}: {status_of(r)}: "
+            out += textwrap.wrap(f"{short_name(k)}: {status_of(r)}: "
                                  f"{(r.get('reasons') or ['no reason recorded'])[-1]}",
                                  72, initial_indent="  ", subsequent_indent="    ")
     peers = sorted((k for k in newest if k[0] != "series"), key=cell_order)
