@@ -27,6 +27,20 @@ KERNELS = {
         },
         "topdir": "linux-6.1.187",
     },
+    "base-6.12": {
+        # The newest v6.12 LTS release whose files the archive serves here:
+        # the index also lists 6.12.111 to 6.12.118, but the pool answers
+        # 404 for their files (bookworm-security's linux-6.12 and
+        # trixie-security's linux alike).
+        "suite": "bookworm-security",
+        "package": "linux-6.12",
+        "version": "6.12.107-1~deb12u1",
+        "files": {
+            "linux-6.12_6.12.107.orig.tar.xz":
+                "a2526f1a6f7853219f6ca85caf4801682e2b75123601baf16f3ac6f9283c8e76",
+        },
+        "topdir": "linux-6.12-6.12.107",
+    },
 }
 
 # kexec-tools for the guest, cross-built static from Debian's source package
