@@ -54,10 +54,13 @@ MIN_COPY_SAMPLES = 3
 
 
 EXITS = ("br", "hvc")
-# The kernel's functions that clean a range to the PoC (v5.10's names):
-# the series calls the first at kexec -e, the base its copy of the
-# routine's page with the second.
-CLEANERS = ("__clean_dcache_area_poc", "__flush_dcache_area")
+# The kernel's functions that clean a range to the PoC, and what their
+# second argument is. v5.10 takes (start, size): the series calls the first
+# at kexec -e, the base its copy of the routine's page with the second.
+# v6.12 renamed them and takes (start, end). The guest prints each name
+# (KX-KSYM) in this order, va=0 for one the kernel does not have.
+CLEANERS = {"__clean_dcache_area_poc": "size", "__flush_dcache_area": "size",
+            "dcache_clean_poc": "end", "dcache_clean_inval_poc": "end"}
 EL2_VECTORS_SIZE = 0x800    # TRANS_PGD_STUB_VECTORS_SIZE
 EXEC_LINE_WAIT_S = 0.5
 CALLS_KEPT = 4              # calls of one function recorded from KX-EXEC on
@@ -189,7 +192,7 @@ def break_on_cleaners(m, stub):
     kernel cleans for other reasons too) are let through until it shows.
     Returns ({address: name}, the calls before KX-EXEC, the calls after it
     seen meanwhile)."""
-    if m.wait_for(f"KX-KSYM gen=0 name={CLEANERS[-1]} ") is None:
+    if m.wait_for(f"KX-KSYM gen=0 name={list(CLEANERS)[-1]} ") is None:
         return {}, [], []
     found = {int(f["va"], 16): f["name"] for ln in m.result.all("KX-KSYM")
              for f in [evidence.parse(ln.text, "KX-KSYM")] if f and int(f["va"], 16)}
@@ -209,10 +212,13 @@ def break_on_cleaners(m, stub):
 
 def clean_call(stub, name, rearm=True):
     """The range a call of NAME, stopped at its breakpoint, cleans: its VA
-    (x0), size (x1) and the PA the kernel's live tables map the VA to (EL2's
-    under VHE). The guest is stepped past the breakpoint (which would stop
-    it again at once), the breakpoint set again if REARM, and let run."""
+    (x0), size (x1, or x1 - x0 where x1 is the end) and the PA the kernel's
+    live tables map the VA to (EL2's under VHE). The guest is stepped past
+    the breakpoint (which would stop it again at once), the breakpoint set
+    again if REARM, and let run."""
     pc, va, size = stub.reg("pc"), stub.reg("x0"), stub.reg("x1")
+    if CLEANERS.get(name) == "end":
+        size -= va
     el = (stub.reg("cpsr") >> 2) & 3
     ttbr1, tcr = stub.reg(f"TTBR1_EL{el}"), stub.reg(f"TCR_EL{el}")
     with stub.physical() as read:
