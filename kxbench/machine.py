@@ -220,6 +220,10 @@ class Machine:
         skips them): the PC and PSTATE of a hung guest say where it hangs."""
         if not self.qmp_dir:
             return
+        busy = self.cpu_seconds_over(CPU_SAMPLE_S)
+        with self._cond:
+            self.logf.write(f"# QEMU used {busy} of CPU time in the last {CPU_SAMPLE_S} s "
+                            "(about 1 s per spinning vCPU; near 0 when they wait or QEMU is stuck)\n")
         try:
             text = self.registers()
         except (KxError, OSError, ValueError) as exc:
@@ -228,6 +232,20 @@ class Machine:
         with self._cond:
             self.logf.write(f"{CPUS_MARK}\n")
             self.logf.writelines(f"# {ln}\n" for ln in text.splitlines())
+
+    def cpu_seconds_over(self, seconds):
+        """'N.NN s': the CPU time QEMU used over SECONDS of wall time (all its
+        threads), or why it could not be read. A hung guest that spins uses
+        about one CPU second a second per busy vCPU."""
+        def used():
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        try:
+            before = used()
+            time.sleep(seconds)
+            return f"{used() - before:.2f} s"
+        except (OSError, ValueError, IndexError) as exc:
+            return f"(unknown: {exc})"
 
     def registers(self):
         if not self.spec.qmp.exists():
@@ -260,6 +278,7 @@ class Machine:
 
 
 CPUS_MARK = "# the CPUs when the timeout struck (QEMU info registers):"
+CPU_SAMPLE_S = 1.0
 CPU_REGS = re.compile(r"PC=([0-9a-f]+) X00=([0-9a-f]+)|PSTATE=[0-9a-f]+ \S+ (EL\d)")
 
 

@@ -230,6 +230,8 @@ def test_a_hung_guest_leaves_its_cpu_registers_in_the_log(tmp_path, monkeypatch)
     assert boot.timed_out
     log = (tmp_path / "run.log").read_text()
     assert "# the CPUs when the timeout struck" in log
+    # Whether the vCPUs still ran: a QEMU deadlock and a guest loop differ.
+    assert re.search(r"^# QEMU used \d+\.\d\d s of CPU time in the last 1.0 s", log, re.M), log
     assert len(re.findall(r"^# +PC=[0-9a-f]{16} ", log, re.M)) == 2, log
     assert len(re.findall(r"^# PSTATE=[0-9a-f]+ .* EL1h", log, re.M)) == 2, log
     assert machine.read_log(tmp_path / "run.log")[0].lines == []
