@@ -514,3 +514,21 @@ def test_selftests_run_fails_without_the_programs(tmp_path, monkeypatch, tree, m
     fails_with(v, needle)
     assert v.reasons == [v.reasons[0]] and v.first_bad_line == "(the guest was not booted)"
     assert v.evidence["tree"] == str(src)
+
+
+@pytest.mark.parametrize("header, place", [
+    ("arch/arm64/include/asm/cpucaps.h", "source"),                 # v5.10
+    ("arch/arm64/include/generated/asm/cpucap-defs.h", "build")])  # v6.12
+def test_mmu_state_finds_a_cpucap_where_each_kernel_defines_it(tmp_path, header, place):
+    """v5.10 numbers its cpucaps in a source header; v6.12 generates them
+    into the build directory. A kernel without the cap is an error, never
+    a guess."""
+    build = tmp_path / ".kx-4k-48"
+    path = (tmp_path if place == "source" else build) / header
+    path.parent.mkdir(parents=True)
+    path.write_text("#define ARM64_WORKAROUND_REPEAT_TLBI\t\t98\n")
+    build.mkdir(exist_ok=True)
+    (build / "vmlinux").write_text("")
+    assert mmu_state.cpucap(build / "vmlinux", "ARM64_WORKAROUND_REPEAT_TLBI") == 98
+    with pytest.raises(util.KxError, match="no cpucap ARM64_HAS_NOTHING"):
+        mmu_state.cpucap(build / "vmlinux", "ARM64_HAS_NOTHING")

@@ -104,13 +104,20 @@ def mmu_off_offset(vmlinux, symbol=ROUTINE):
     return writes[-1] + 4 if writes else None
 
 
-def cpucap(tree, name):
-    """The number of cpucap NAME in TREE's arch/arm64/include/asm/cpucaps.h."""
-    text = (Path(tree) / "arch/arm64/include/asm/cpucaps.h").read_text()
-    m = re.search(rf"^#define\s+{name}\s+(\d+)", text, re.M)
-    if not m:
-        raise KxError(f"{tree} has no cpucap {name}")
-    return int(m.group(1))
+# Where a kernel defines its cpucap numbers: v5.10 in its source, v6.12
+# generates them into the build directory from arch/arm64/tools/cpucaps.
+CPUCAP_HEADERS = ("arch/arm64/include/asm/cpucaps.h",
+                  "arch/arm64/include/generated/asm/cpucap-defs.h")
+
+
+def cpucap(vmlinux, name):
+    """The number of cpucap NAME of the kernel VMLINUX was built as."""
+    build = Path(vmlinux).parent
+    for path in [build.parent / h for h in CPUCAP_HEADERS] + [build / h for h in CPUCAP_HEADERS]:
+        m = path.exists() and re.search(rf"^#define\s+{name}\s+(\d+)", path.read_text(), re.M)
+        if m:
+            return int(m.group(1))
+    raise KxError(f"the kernel of {vmlinux} has no cpucap {name}")
 
 
 def alternatives(vmlinux):
@@ -139,7 +146,7 @@ def tlbi_sites(vmlinux, symbol=ROUTINE):
     start = next(int(ln.split()[0], 16) for ln in subprocess.run(
         ["aarch64-linux-gnu-nm", str(vmlinux)], capture_output=True,
         text=True).stdout.splitlines() if ln.split()[2:] == [symbol])
-    cap = cpucap(Path(vmlinux).parent.parent, "ARM64_WORKAROUND_REPEAT_TLBI")
+    cap = cpucap(vmlinux, "ARM64_WORKAROUND_REPEAT_TLBI")
     patched = {addr for addr, c in alternatives(vmlinux) if c == cap}
     return [{"offset": off, "op": ops, "repeat_tlbi": start + off + 4 in patched}
             for off, _, mnemonic, ops in disassemble(vmlinux, symbol) if mnemonic == "tlbi"]
