@@ -37,6 +37,16 @@ def source_dir(kernel, tree_dir=None):
 VARIANTS = ("", "kunit", "server", "debug")
 
 
+def kernel_line(src):
+    """'5.10', '6.12': VERSION.PATCHLEVEL of the kernel tree SRC, from its
+    Makefile. A series' tests are what its own line promises."""
+    text = (Path(src) / "Makefile").read_text(errors="replace")[:2000]
+    found = dict(re.findall(r"^(VERSION|PATCHLEVEL) = (\d+)$", text, re.M))
+    if len(found) != 2:
+        raise KxError(f"{src}/Makefile names no VERSION and PATCHLEVEL")
+    return f"{found['VERSION']}.{found['PATCHLEVEL']}"
+
+
 def fragment(config, variant="", kernel=None):
     """common.config + CONFIG.config (+ VARIANT.config, e.g. kunit), plus
     configs/upstream.config for the upstream peer."""

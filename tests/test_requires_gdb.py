@@ -477,10 +477,11 @@ def test_selftests_case_not_ok_is_the_first_bad_line():
 # selftests.run without the kexec selftests: the verdict says why, before
 # any guest boots. build_tests' three ways, faked (no make, no QEMU).
 def no_sources(src):
-    pass
+    (src / "Makefile").write_text("VERSION = 5\nPATCHLEVEL = 10\n")
 
 
 def sources(src):
+    no_sources(src)
     (src / selftests.SELFTESTS).mkdir(parents=True)
     for p in selftests.PROGRAMS:
         (src / selftests.SELFTESTS / f"{p}.c").write_text("")

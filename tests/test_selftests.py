@@ -1,5 +1,8 @@
 """The selftests verdict: it passes only when every expected kselftest case
 said ok, and lists allowed skips as skipped, never as passed."""
+import pytest
+
+from kxbench import kbuild, util
 from kxbench.machine import Boot, Line
 from kxbench.scenarios import common, selftests
 
@@ -202,7 +205,7 @@ def test_parser_names_a_skip_by_its_run_line_or_its_own_name():
 
 def test_a_tree_without_the_selftests_fails_naming_what_is_missing(tmp_path):
     (tmp_path / selftests.SELFTESTS).mkdir(parents=True)
-    missing, why = selftests.build_tests(tmp_path, tmp_path / "out")
+    missing, why = selftests.build_tests(tmp_path, tmp_path / "out", selftests.PROGRAMS)
     assert missing == list(selftests.PROGRAMS)
     assert str(tmp_path / selftests.SELFTESTS) in why
     assert "kexec_load_test.c, kexec_file_load_test.c" in why
@@ -284,3 +287,25 @@ def test_a_result_from_before_the_reboot_after_the_tests_still_needs_kx_done():
     assert selftests.judge(b, c, old).passed
     v = selftests.judge(Boot(lines=b.lines[:-1], timed_out=False, exit_code=0), c, old)
     assert "the guest did not finish (no KX-DONE)" in v.reasons
+
+
+@pytest.mark.parametrize("version, programs", [
+    ("VERSION = 5\nPATCHLEVEL = 10\n", {"kexec_load_test", "kexec_file_load_test",
+                                       "kexec_stress_test"}),
+    ("VERSION = 6\nPATCHLEVEL = 12\n", {"kexec_load_test", "kexec_file_load_test"}),
+    ("VERSION = 6\nPATCHLEVEL = 1\n", {"kexec_load_test", "kexec_file_load_test",
+                                      "kexec_stress_test"})])
+def test_each_series_is_held_to_the_selftests_of_its_own_kernel_line(tmp_path, version,
+                                                                       programs):
+    """The v6.12 series promises no stress test (yet); any other line is
+    held to v5.10's programs, all of them, with every case."""
+    (tmp_path / "Makefile").write_text("# SPDX\n" + version + "SUBLEVEL = 1\n")
+    got = selftests.programs_for(tmp_path)
+    assert set(got) == programs
+    assert all(got[p] == selftests.PROGRAMS[p] for p in got)
+
+
+def test_a_tree_without_a_kernel_version_is_an_error(tmp_path):
+    (tmp_path / "Makefile").write_text("all:\n")
+    with pytest.raises(util.KxError, match="names no VERSION"):
+        kbuild.kernel_line(tmp_path)

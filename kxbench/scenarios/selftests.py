@@ -24,6 +24,17 @@ PROGRAMS = {
         "load_fails_cleanly_at_each_allocation", "file_load_fails_cleanly_at_each_allocation",
         "fuzzed_segment_lists_match_the_model", "concurrent_loads_and_unloads"),
 }
+# What each series' kselftests promise, by the kernel line of the tree under
+# test: the v6.12 series has the segment-list and file-load cases, not the
+# stress test. A line with none of its own is held to v5.10's.
+PROGRAMS_OF = {"5.10": PROGRAMS,
+               "6.12": {p: PROGRAMS[p] for p in ("kexec_load_test", "kexec_file_load_test")}}
+
+
+def programs_for(src):
+    return PROGRAMS_OF.get(kbuild.kernel_line(src), PROGRAMS)
+
+
 # fail-nth needs fault injection, which only the debug build variant has.
 FAULT_INJECTION = (("kexec_stress_test", "load_fails_cleanly_at_each_allocation"),
                    ("kexec_stress_test", "file_load_fails_cleanly_at_each_allocation"))
@@ -51,11 +62,11 @@ def may_skip(ctx):
     return allowed
 
 
-def build_tests(src, out):
-    """Cross-build the kexec selftests of SRC static into OUT; return the
-    missing programs and a reason, or ([], None)."""
+def build_tests(src, out, programs):
+    """Cross-build the kexec selftests of SRC static into OUT; return which
+    of PROGRAMS are missing and a reason, or ([], None)."""
     test_dir = src / SELFTESTS
-    missing = [p for p in PROGRAMS if not (test_dir / f"{p}.c").exists()]
+    missing = [p for p in programs if not (test_dir / f"{p}.c").exists()]
     if missing:
         return missing, (f"{test_dir} has no {', '.join(p + '.c' for p in missing)}: "
                          f"the kernel under test lacks the kexec selftests")
@@ -65,22 +76,22 @@ def build_tests(src, out):
                   f"CROSS_COMPILE={userland.CROSS}", f"OUTPUT={out}", "LDFLAGS=-static"],
                  logfile=logf)
     except util.KxError as exc:
-        return list(PROGRAMS), f"building the kexec selftests failed: {exc}"
-    missing = [p for p in PROGRAMS if not (out / p).exists()]
+        return list(programs), f"building the kexec selftests failed: {exc}"
+    missing = [p for p in programs if not (out / p).exists()]
     if missing:
         return missing, (f"make in {test_dir} built no {', '.join(missing)} "
                          f"(not in its TEST_GEN_PROGS for arm64?); log {logf}")
     return [], None
 
 
-def initramfs(path, parts, src, built, image):
-    """The root filesystem plus kx/selftests/ (programs, scripts, list) and
+def initramfs(path, parts, src, built, image, programs):
+    """The root filesystem plus kx/selftests/ (PROGRAMS, scripts, list) and
     kx/Image, the kernel kexec_file_load_test loads."""
-    names = list(PROGRAMS) + list(SCRIPTS)
+    names = list(programs) + list(SCRIPTS)
     with Cpio(path) as cpio:
         userland.write_rootfs(cpio, parts)
         cpio.dir("kx/selftests")
-        for p in PROGRAMS:
+        for p in programs:
             cpio.file(f"kx/selftests/{p}", built / p, perm=0o755)
         for s in SCRIPTS + SCRIPT_FILES:
             cpio.file(f"kx/selftests/{s}", src / SELFTESTS / s, perm=0o755)
@@ -93,7 +104,8 @@ def run(ctx):
     src = kbuild.source_dir(ctx.kernel, ctx.tree)
     work = common.fresh_workdir(ctx)
     (work / "selftests").mkdir()
-    missing, why = build_tests(src, work / "selftests")
+    programs = programs_for(src)
+    missing, why = build_tests(src, work / "selftests", programs)
     if missing:
         v = common.Verdict()
         v.require(False, why)
@@ -101,7 +113,7 @@ def run(ctx):
         v.first_bad_line = "(the guest was not booted)"
         return v
     image, parts = common.prepare(ctx)
-    initrd = initramfs(work / "initrd.cpio", parts, src, work / "selftests", image)
+    initrd = initramfs(work / "initrd.cpio", parts, src, work / "selftests", image, programs)
     # After the tests the same system kexec-reboots (kexec_load), so that
     # whatever they did to it, the next kernel must still come up whole.
     nxt, reboot = kexec_reboot.next_initramfs(ctx, parts, work, ctx.token)
@@ -115,7 +127,7 @@ def run(ctx):
     spec = ctx.spec(image, initrd, ctx.append(*words), disk)
     boot = machine.boot(spec, ctx.log, ctx.boot_timeout() * 2)
     # JSON-able (the result keeps them for ./kx judge): lists, not sets.
-    ctx.judge_args = [{"programs": {k: list(c) for k, c in PROGRAMS.items()},
+    ctx.judge_args = [{"programs": {k: list(c) for k, c in programs.items()},
                        "scripts": list(SCRIPTS), "may_skip": sorted(may_skip(ctx), key=str),
                        "fuzz_seed": seed, "reboot": reboot}]
     return judge(boot, ctx, *ctx.judge_args)
