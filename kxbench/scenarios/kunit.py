@@ -25,8 +25,13 @@ def run(ctx):
     return judge(boot, ctx, *ctx.judge_args)
 
 
+# The header KUnit prints before its results: TAP version 14 in v5.10, KTAP
+# version 1 in v6.12, whose result lines also drop the " - " before a name.
+KTAP_HEADERS = ("TAP version 14", "KTAP version 1")
+
+
 def parse_ktap(texts):
-    """{suite: {"ok": bool, "cases": {name: bool}}} from KTAP v14 lines."""
+    """{suite: {"ok": bool, "cases": {name: bool}}} from (K)TAP lines."""
     suites, current = {}, None
     for raw in texts:
         line = PRINTK_TIME.sub("", raw)
@@ -34,7 +39,7 @@ def parse_ktap(texts):
         if m:
             current = suites.setdefault(m.group(1), {"ok": False, "cases": {}})
             continue
-        m = re.match(r"^(\s*)(not ok|ok) \d+ - (\S+)", line)
+        m = re.match(r"^(\s*)(not ok|ok) \d+(?: -)? (\S+)", line)
         if not m:
             continue
         ok = m.group(2) == "ok"
@@ -49,7 +54,7 @@ def parse_ktap(texts):
 def judge(boot, ctx, expect):
     v = common.Verdict()
     texts = [ln.text for ln in boot.lines]
-    v.require(any(PRINTK_TIME.sub("", t).strip() == "TAP version 14" for t in texts),
+    v.require(any(PRINTK_TIME.sub("", t).strip() in KTAP_HEADERS for t in texts),
               "no KTAP header: KUnit did not run")
     suites = parse_ktap(texts)
     for name in expect["suites"]:
@@ -63,6 +68,8 @@ def judge(boot, ctx, expect):
         v.require(not failed, f"suite {name}: failed cases {', '.join(failed)}")
         v.require(suite["ok"], f"suite {name} did not report ok")
     common.check_boot_line(v, boot, ctx, gen=0)
+    v.require(common.find(boot, "KX-DONE", gen=0)[0] is not None,
+              "the guest did not finish (no KX-DONE)")
     common.check_exit(v, boot, ctx)
     v.evidence |= {"suites": suites}
     v.metrics = {"cases": sum(len(s["cases"]) for s in suites.values())}
