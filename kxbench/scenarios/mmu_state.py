@@ -46,7 +46,7 @@ HCR_E2H = 1 << 34
 # SCTLR_EL1 out of reset on a little-endian kernel: its RES1 bits (11, 20,
 # 22, 28, 29) only. What the routine must leave for the new image.
 SCTLR_EL1_RESET = (1 << 11) | (1 << 20) | (1 << 22) | (1 << 28) | (1 << 29)
-ALT_ENTRY = struct.Struct("<iiHBB")     # arm64 struct alt_instr in v5.10
+ALT_ENTRY = struct.Struct("<iiHBB")     # arm64 struct alt_instr, v5.10 and v6.12
 SAMPLE_WINDOW_S = 60
 # Samples in the copy the verdict needs: one could be luck, three show a
 # loop that ran that way.
@@ -120,8 +120,11 @@ def cpucap(vmlinux, name):
     raise KxError(f"the kernel of {vmlinux} has no cpucap {name}")
 
 
-def alternatives(vmlinux):
-    """[(address patched, cpucap)] of VMLINUX's .altinstructions."""
+def alternatives(vmlinux, replacements=None):
+    """[(address patched, cpucap)] of VMLINUX's .altinstructions. Into the
+    list REPLACEMENTS, if given, the (start, end) of each replacement
+    sequence: code that is copied over the patched address, never run where
+    it stands (v6.12 places it in the patched code's own section)."""
     heads = subprocess.run(["aarch64-linux-gnu-objdump", "-h", str(vmlinux)],
                            capture_output=True, text=True).stdout
     m = re.search(r"\.altinstructions\s+[0-9a-f]+\s+([0-9a-f]+)", heads)
@@ -134,8 +137,11 @@ def alternatives(vmlinux):
         data = Path(out.name).read_bytes()
     sites = []
     for i in range(len(data) // ALT_ENTRY.size):
-        orig, _, cap, _, _ = ALT_ENTRY.unpack_from(data, i * ALT_ENTRY.size)
+        orig, alt, cap, _, alt_len = ALT_ENTRY.unpack_from(data, i * ALT_ENTRY.size)
         sites.append((vma + i * ALT_ENTRY.size + orig, cap))
+        if replacements is not None:    # each offset is from its own field
+            start = vma + i * ALT_ENTRY.size + 4 + alt
+            replacements.append((start, start + alt_len))
     return sites
 
 
@@ -147,9 +153,11 @@ def tlbi_sites(vmlinux, symbol=ROUTINE):
         ["aarch64-linux-gnu-nm", str(vmlinux)], capture_output=True,
         text=True).stdout.splitlines() if ln.split()[2:] == [symbol])
     cap = cpucap(vmlinux, "ARM64_WORKAROUND_REPEAT_TLBI")
-    patched = {addr for addr, c in alternatives(vmlinux) if c == cap}
+    replacements = []
+    patched = {addr for addr, c in alternatives(vmlinux, replacements) if c == cap}
     return [{"offset": off, "op": ops, "repeat_tlbi": start + off + 4 in patched}
-            for off, _, mnemonic, ops in disassemble(vmlinux, symbol) if mnemonic == "tlbi"]
+            for off, _, mnemonic, ops in disassemble(vmlinux, symbol) if mnemonic == "tlbi"
+            and not any(lo <= start + off < hi for lo, hi in replacements)]
 
 
 def match_offset(code, window):
