@@ -39,6 +39,7 @@ RAM_BASE = 0x40000000           # QEMU virt
 # no 16K or 64K page lines up with it; 64 MiB past the end of the initrd, so
 # clear of QEMU's kernel, initrd and device tree (which follows the initrd).
 NOMAP_ALIGN, NOMAP_OFFSET, NOMAP_SIZE = 64 << 20, 0x5000, 0x3000
+LIVE_STOP_TRIES = 100
 MAX_TABLES = 1 << 16            # a page-granular 4K copy of 128 GiB
 # Walking costs host time while the guest is stopped: about 2 MiB of tables
 # per GiB of a page-granular 4K copy.
@@ -112,9 +113,19 @@ def live_linear_map(m, stub, code):
     if m.wait_for("KX-PTWALK-LIVE") is None:
         return None
     mapped = linear_map([ln.text for ln in m.result.lines])
+    # Stopped at EL0 under KPTI, TTBR1 holds the trampoline's tables, which
+    # map no linear map: let the guest run on until it is stopped in the
+    # kernel (it is idle there, waiting, nearly all the time).
     stub.interrupt()
-    try:
+    st = mmu_state.read_state(stub)
+    for _ in range(LIVE_STOP_TRIES):
+        if st["el"] > 0:
+            break
+        stub.cont()
+        time.sleep(0.01)
+        stub.interrupt()
         st = mmu_state.read_state(stub)
+    try:
         ttbr1, tcr = stub.reg("TTBR1_EL1"), stub.reg("TCR_EL1")
         hit = None
         if mapped:
@@ -124,6 +135,7 @@ def live_linear_map(m, stub, code):
         stub.cont()
     return {"va": mapped[0][0] if mapped else None, "pa": hit[0] if hit else None,
             "level": hit[1] if hit else None, "ttbr1": ttbr1, "tcr": tcr, "pc": st["pc"],
+            "el": st["el"],
             "in_routine": mmu_state.match_offset(code, st["window"]) is not None}
 
 
