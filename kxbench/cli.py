@@ -31,7 +31,7 @@ def cmd_tree(args):
 
 def cmd_export(args):
     names = tree.export()
-    print(f"exported {len(names)} patches to patches/")
+    print(f"exported {len(names)} patches to {tree.rel(tree.PATCHES)}/")
 
 
 def configs_of(arg):
@@ -105,6 +105,10 @@ def cmd_cover(args):
 
 def cmd_series(args):
     from . import series
+    series.use_series(args.series)
+    if args.series != "v5.10" and args.action != "check":
+        raise KxError(f"./kx series {args.action} is written for the v5.10 series only; "
+                      f"the {args.series} series has no posted version or mail yet")
     if args.action == "mbox":
         from . import post
         path, count, marks = post.write(draft=args.draft)
@@ -180,11 +184,16 @@ def parser():
     f.add_argument("what", nargs="?", default="all", choices=["all", *sources.pins.KERNELS])
     f.set_defaults(fn=cmd_fetch)
     sub.add_parser("userland", help="build the guest userland").set_defaults(fn=cmd_userland)
-    t = sub.add_parser("tree", help="make build/linux = base + patches/ (git am)")
+    t = sub.add_parser("tree", help="make build/linux = base + patches/ (git am); with "
+                       "--series v6.12, build/linux-6.12 = v6.12 + series/v6.12/")
     t.add_argument("--force", action="store_true", help="drop unexported work")
     t.set_defaults(fn=cmd_tree)
-    sub.add_parser("export", help="write build/linux's commits back to patches/"
-                   ).set_defaults(fn=cmd_export)
+    e = sub.add_parser("export", help="write build/linux's commits back to patches/ "
+                       "(or those of --series' tree to its directory)")
+    e.set_defaults(fn=cmd_export)
+    for p_ in (t, e):
+        p_.add_argument("--series", default="v5.10", choices=list(tree.SERIESES),
+                        help="which series (default v5.10)")
     for name, fn, hlp in (("build", cmd_build, "build a kernel Image"),
                           ("setup", cmd_setup, "deps, userland and kernel builds")):
         b = sub.add_parser(name, help=hlp)
@@ -236,6 +245,8 @@ def parser():
                    help="mbox: write it even while statements are unconfirmed")
     s.add_argument("--tree", help="provenance: check the commits over kx-base of this git "
                    "tree (e.g. build/linux-wip) instead of patches/")
+    s.add_argument("--series", default="v5.10", choices=list(tree.SERIESES),
+                   help="which series (default v5.10)")
     s.set_defaults(fn=cmd_series)
     sub.add_parser("cover", help="write patches/0000-cover-letter.patch from results"
                    ).set_defaults(fn=cmd_cover)
@@ -267,6 +278,7 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
     try:
+        tree.use(getattr(args, "series", None) or "v5.10")
         return args.fn(args) or 0
     except KxError as exc:
         log(f"error: {exc}")

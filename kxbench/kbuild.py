@@ -13,7 +13,7 @@ from pathlib import Path
 from . import sources, tree
 from .util import CACHE, REPO, KxError, log, run
 
-KERNELS = ("base", "series", "upstream")
+KERNELS = ("base", "series", "upstream", "base-6.12", "series-6.12")
 CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48", "64k-52")
 CCACHE = CACHE / "ccache"
 BUILD_RECORD = "kx.build.json"
@@ -27,9 +27,11 @@ def source_dir(kernel, tree_dir=None):
     """KERNEL's source tree; TREE_DIR, any kernel git tree, replaces it."""
     if tree_dir:
         return Path(tree_dir).resolve()
-    if kernel == "series":
-        return tree.ensure_tree()
-    if kernel in ("base", "upstream"):
+    series = tree.of_kernel(kernel)
+    if series:
+        with tree.using(series.name):
+            return tree.ensure_tree()
+    if kernel in KERNELS:
         return sources.unpacked_kernel(kernel)
     raise KxError(f"unknown kernel {kernel!r}: choose from {', '.join(KERNELS)}")
 
@@ -47,15 +49,20 @@ def kernel_line(src):
     return f"{found['VERSION']}.{found['PATCHLEVEL']}"
 
 
-def fragment(config, variant="", kernel=None):
+def fragment(config, variant="", kernel=None, line="5.10"):
     """common.config + CONFIG.config (+ VARIANT.config, e.g. kunit), plus
-    configs/upstream.config for the upstream peer."""
+    configs/upstream.config for the upstream peer, and for a kernel of the
+    v6.12 LINE configs/v6.12.config and v6.12-VARIANT.config where there is
+    one: what that line names differently, last, so that it wins."""
     if config not in CONFIGS:
         raise KxError(f"unknown config {config!r}: choose from {', '.join(CONFIGS)}")
     if variant not in VARIANTS:
         raise KxError(f"unknown build variant {variant!r}")
     names = ["common", config] + ([variant] if variant else [])
     names += ["upstream"] if kernel == "upstream" else []
+    if line == "6.12":
+        names += ["v6.12"] + ([f"v6.12-{variant}"] if variant and
+                              (REPO / "configs" / f"v6.12-{variant}.config").exists() else [])
     return "".join((REPO / "configs" / f"{n}.config").read_text() for n in names)
 
 
@@ -99,7 +106,7 @@ def build(kernel, config, variant="", jobs=None, tree_dir=None):
     TREE_DIR, a kernel git tree such as a worktree of build/linux, replaces
     KERNEL's source (./kx run --tree)."""
     src = source_dir(kernel, tree_dir)
-    state = git_state(src) if kernel == "series" or tree_dir else ""
+    state = git_state(src) if tree.of_kernel(kernel) or tree_dir else ""
     image = build_tree(src, config, variant, state, jobs,
                        kernel=None if tree_dir else kernel)
     if not (image.parents[3] / BUILD_RECORD).exists():
@@ -111,10 +118,11 @@ def write_record(image, src, kernel, config, variant):
     """What IMAGE was built from, written when it is built: a result names
     the source of the kernel that ran, not the tree as it is by then."""
     record = {"kernel": kernel, "config": config, "variant": variant, "source": str(src)}
-    if kernel in ("series", "tree"):
+    series = tree.of_kernel(kernel)
+    if series or kernel == "tree":
         record |= {"source_tree": source_tree_id(src), "git_state": git_state(src)}
-    if kernel == "series":
-        record["series_version"] = tree.SERIES_VERSION
+    if series:
+        record["series_version"] = series.version
     (image.parents[3] / BUILD_RECORD).write_text(json.dumps(record, indent=2) + "\n")
 
 
@@ -134,7 +142,8 @@ def build_tree(src, config, variant="", state="", jobs=None, kernel=None):
     out.mkdir(exist_ok=True)
     with open(out / "kx.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _build_locked(src, out, fragment(config, variant, kernel), state, jobs,
+        return _build_locked(src, out, fragment(config, variant, kernel, kernel_line(src)),
+                             state, jobs,
                              f"{kernel or src.name}/{out.name[4:]}")
 
 

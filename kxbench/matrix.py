@@ -14,9 +14,10 @@ runs every cell.
 
 Every kernel costs minutes to build on 2 cores, so the rotation is by
 kernel first: builds(seed) is what a seed may build: the series on 4k-48
-and 64k-48 and the base on 4k-48 always, one of the two KASAN kernels (by
-the seed's parity), one of 4k-39, 16k-47, 64k-52 and the server variant
-(in turn), and every third seed one KUnit variant (in turn). A cell runs
+and 64k-48, the base on 4k-48, and the v6.12 series and base on 4k-48
+always, one of the two KASAN kernels (by the seed's parity), one of 4k-39,
+16k-47, 64k-52, the server variant and the v6.12 series on 16k-47 and
+64k-48 (in turn), and every second seed one KUnit variant (in turn). A cell runs
 only in seeds that build its kernel: the fixed cells (fixed_cells(), the
 ones make check always runs where their kernel is built) in each of them,
 every other cell in one of them, dealt so that each seed's guest time
@@ -122,7 +123,37 @@ def cells():
                         Cell("bad-crashkernel", config, profile),
                         Cell("crash-shrink", config, profile)]
     return (out + server_cells() + odd_path_cells() + kunit_cells() + debug_cells()
-            + edge_cells() + check_cells())
+            + edge_cells() + check_cells() + v612_cells())
+
+
+# The v6.12 series: the scenarios whose judges prove what it adds to v6.12
+# (flat tables less nomap pages, parked vectors, the MMU-off code cleaned at
+# kexec -e, segment checks), and those v6.12 already passed, on its granules
+# under DT and UEFI; kdump with ,high/,low; hibernation with a no-map region
+# inside a page; its kselftests and KUnit suite. Crash kernel protection is
+# not part of it yet, so the crash-protect family has no v6.12 cells. Its
+# base passes the scenarios v6.12 already passes; where it must fail, the
+# tests of tests/test_scenarios.py say why.
+V612 = "series-6.12"
+V612_BASE = "base-6.12"
+V612_CONFIGS = ("4k-48", "16k-47", "64k-48")
+V612_SCENARIOS = ("kexec-reboot", "kexec-file", "kdump", "hibernate", "mmu-state",
+                  "reloc-fault", "ptwalk")
+
+
+def v612_cells():
+    out = [Cell(s, c, p, kernel=V612) for c in V612_CONFIGS for p in ("dt-el2", "uefi")
+           for s in V612_SCENARIOS]
+    out += [Cell("kexec-reboot", "4k-48", "dt-el1", kernel=V612),
+            Cell("kdump", "4k-48", "dt-el2", append=HIGH_LOW, kernel=V612)]
+    out += [Cell("hibernate", c, "dt-el2", append=hibernate.SUB_PAGE_NOMAP, kernel=V612)
+            for c in ("16k-47", "64k-48")]
+    out += [Cell("selftests", "4k-48", p, kernel=V612) for p in ("dt-el2", "uefi")]
+    out += [Cell("kunit", c, "dt-el2", kernel=V612) for c in ("4k-48", "64k-48")]
+    out += [Cell(s, "4k-48", p, kernel=V612_BASE)
+            for s in ("kexec-reboot", "kexec-file", "kdump", "hibernate")
+            for p in ("dt-el2", "uefi")]
+    return out
 
 
 # The trans_pgd KUnit suite (a build variant of its own) copies the real
@@ -262,6 +293,11 @@ def fixed_cells():
     out += [Cell("mmu-state", "4k-48", "dt-el2", cpu="max", variant="server"),
             Cell("memory-hotplug", "4k-48", "uefi"),
             Cell("kunit", "4k-48", "dt-el2", mem=1024)]
+    # The v6.12 series: one proof of each of its patches on its default
+    # config (its KUnit suite runs with the seeds that build it).
+    out += [Cell(s, "4k-48", "dt-el2", kernel=V612)
+            for s in ("kexec-reboot", "ptwalk", "mmu-state", "reloc-fault")]
+    out += [Cell("selftests", "4k-48", "uefi", kernel=V612)]
     return out
 
 
@@ -286,19 +322,22 @@ def check_cells():
 PERIOD = 12
 # What every seed builds: the series on the two configs of the series check
 # and of the debug variant, and the base, on which fixed cells must fail.
-CORE_BUILDS = (("series", "4k-48", ""), ("series", "64k-48", ""), ("base", "4k-48", ""))
+CORE_BUILDS = (("series", "4k-48", ""), ("series", "64k-48", ""), ("base", "4k-48", ""),
+               (V612, "4k-48", ""), (V612_BASE, "4k-48", ""))
 SERVER = ("series", "4k-48", "server")
 # One of these each seed, in turn: the configs and the variant that only
 # their own cells need.
 ROTATING_BUILDS = (("series", "4k-39", ""), ("series", "16k-47", ""),
-                   ("series", "64k-52", ""), SERVER)
+                   ("series", "64k-52", ""), SERVER, (V612, "16k-47", ""),
+                   (V612, "64k-48", ""))
 # Every KUNIT_EVERY-th seed, the KUnit variant of one of these, in turn.
-KUNIT_CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48")
-KUNIT_EVERY = 3
+KUNIT_BUILDS = tuple(("series", c, "kunit") for c in ("4k-48", "4k-39", "16k-47", "64k-48")) \
+    + tuple((V612, c, "kunit") for c in ("4k-48", "64k-48"))
+KUNIT_EVERY = 2
 # What tests/test_scenarios.py boots besides its cells: the base, on which
 # its must-fail tests run, and the default series kernel. (The LKDTM warning
 # test boots the server variant, and runs in the seeds that build it.)
-TEST_BUILDS = (("series", "4k-48", ""), ("base", "4k-48", ""))
+TEST_BUILDS = (("series", "4k-48", ""), ("base", "4k-48", ""), (V612_BASE, "4k-48", ""))
 
 
 def build_of(cell):
@@ -314,8 +353,7 @@ def builds(seed):
     out = [*CORE_BUILDS, ("series", debug_config(seed), "debug"),
            ROTATING_BUILDS[seed % len(ROTATING_BUILDS)]]
     if seed % KUNIT_EVERY == 0:
-        turn = seed // KUNIT_EVERY
-        out.append(("series", KUNIT_CONFIGS[turn % len(KUNIT_CONFIGS)], "kunit"))
+        out.append(KUNIT_BUILDS[seed // KUNIT_EVERY % len(KUNIT_BUILDS)])
     return out
 
 

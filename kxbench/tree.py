@@ -1,17 +1,40 @@
-"""build/linux: a git tree whose first commit is the base, then one commit
-per patch in patches/series, applied with git am; and export back."""
+"""A series' git tree (build/linux for v5.10): its first commit is the
+base, then one commit per patch of its series file, applied with git am;
+and export back. Two series exist, each against its own base (SERIESES);
+the module's TREE, PATCHES, SERIES and SERIES_VERSION are those of the one
+selected (use(), the CLI's --series), v5.10 unless another is."""
+import contextlib
 import email.header
 import email.parser
 import hashlib
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
+from pathlib import Path
 
 from . import pins, sources
 from .util import BUILD, REPO, KxError, log, run
 
-TREE = BUILD / "linux"
-PATCHES = REPO / "patches"
+
+@dataclass(frozen=True)
+class Series:
+    name: str       # "v5.10": the Linux line it is for
+    kernel: str     # its kernel's name for kbuild, cells and results
+    base: str       # the pins.KERNELS entry it applies to
+    patches: Path   # its patches, series file and cover letter
+    tree: Path      # its git tree, base + patches
+    version: int    # the version its mails carry: [PATCH vN k/M]
+
+
+SERIESES = {
+    "v5.10": Series("v5.10", "series", "base", REPO / "patches", BUILD / "linux", 3),
+    "v6.12": Series("v6.12", "series-6.12", "base-6.12", REPO / "series" / "v6.12",
+                    BUILD / "linux-6.12", 1),
+}
+SELECTED = SERIESES["v5.10"]
+TREE = SELECTED.tree
+PATCHES = SELECTED.patches
 SERIES = PATCHES / "series"
 IDENTITY = {
     "GIT_AUTHOR_NAME": "kexec-mmu developers",
@@ -21,9 +44,40 @@ IDENTITY = {
 }
 AUTHOR = "kexec-mmu developers <kexec-mmu@example.org>"
 BASE_TAG = "kx-base"
-# The version of the series that patches/ holds: its mails are [PATCH v2 k/N].
-# Bump it when a version has been posted, with rangediff.POSTED.
-SERIES_VERSION = 3
+# The version of the selected series: its mails are [PATCH v3 k/N]. Bump a
+# series' version in SERIESES when one has been posted, with rangediff.POSTED.
+SERIES_VERSION = SELECTED.version
+
+
+def use(name):
+    """Select the series NAME (a key of SERIESES) for what follows."""
+    global SELECTED, TREE, PATCHES, SERIES, SERIES_VERSION
+    if name not in SERIESES:
+        raise KxError(f"no series {name!r}: choose from {', '.join(SERIESES)}")
+    SELECTED = SERIESES[name]
+    TREE, PATCHES = SELECTED.tree, SELECTED.patches
+    SERIES, SERIES_VERSION = PATCHES / "series", SELECTED.version
+
+
+@contextlib.contextmanager
+def using(name):
+    """Select the series NAME for a with block, then the one before again."""
+    before = SELECTED.name
+    use(name)
+    try:
+        yield SELECTED
+    finally:
+        use(before)
+
+
+def rel(path):
+    """PATH as the messages name it: from the repository's top."""
+    return str(Path(path).relative_to(REPO)) if Path(path).is_relative_to(REPO) else str(path)
+
+
+def of_kernel(kernel):
+    """The series whose kernel is named KERNEL, or None."""
+    return next((s for s in SERIESES.values() if s.kernel == kernel), None)
 STAMP = "kx-applied"
 # Fixed options so an unchanged commit exports to an unchanged file.
 FORMAT_PATCH = ["format-patch", "--zero-commit", "--no-signature", "--no-numbered",
@@ -41,7 +95,7 @@ def series_files():
     names = [n for n in names if n and not n.startswith("#")]
     for name in names:
         if not (PATCHES / name).exists():
-            raise KxError(f"patches/series names {name}, which is not in patches/")
+            raise KxError(f"{rel(SERIES)} names {name}, which is not in {rel(PATCHES)}/")
     return [PATCHES / n for n in names]
 
 
@@ -67,11 +121,11 @@ def require_commits_are(patches):
     want = [patch_subject(p) for p in patches]
     have = git("log", "--reverse", "--format=%s", f"{BASE_TAG}..HEAD").stdout.splitlines()
     if have != want:
-        raise KxError(f"build/linux holds {len(have)} commits over {BASE_TAG} but "
-                      f"patches/series lists {len(want)} patches, or their subjects differ: "
+        raise KxError(f"{rel(TREE)} holds {len(have)} commits over {BASE_TAG} but "
+                      f"{rel(SERIES)} lists {len(want)} patches, or their subjects differ: "
                       "run ./kx export (or ./kx tree) so that they match")
     if is_dirty():
-        raise KxError("build/linux has uncommitted changes: commit and export them first")
+        raise KxError(f"{rel(TREE)} has uncommitted changes: commit and export them first")
 
 
 def series_digest():
@@ -101,8 +155,8 @@ def _create_base():
     if TREE.exists():
         shutil.rmtree(TREE)
     TREE.mkdir(parents=True)
-    tarball = sources.kernel_tarball("base")
-    log(f"creating build/linux from {tarball.name}")
+    tarball = sources.kernel_tarball(SELECTED.base)
+    log(f"creating {rel(TREE)} from {tarball.name}")
     run(["tar", "-xf", str(tarball), "-C", str(TREE), "--strip-components=1"])
     git("init", "-q", "-b", "master")
     git("config", "core.autocrlf", "false")
@@ -111,7 +165,7 @@ def _create_base():
     git("add", "-A", "-f", ".")
     date = {"GIT_AUTHOR_DATE": "2024-07-27T00:00:00Z",
             "GIT_COMMITTER_DATE": "2024-07-27T00:00:00Z"}
-    pin = pins.KERNELS["base"]
+    pin = pins.KERNELS[SELECTED.base]
     git("commit", "-q", "--no-verify", "-m",
         f"{pin['topdir']}: pristine base from {pin['package']} {pin['version']}",
         env=date)
@@ -128,7 +182,7 @@ def ensure_tree(force=False):
         if stamp == digest and not force:
             return TREE
         if not force and (is_dirty() or (applied_head and head() != applied_head)):
-            raise KxError("build/linux has work that patches/ does not hold: "
+            raise KxError(f"{rel(TREE)} has work that {rel(PATCHES)}/ does not hold: "
                           "run ./kx export first, or ./kx tree --force to drop it")
     if (TREE / ".git" / "rebase-apply").exists():
         git("am", "--abort")
@@ -147,10 +201,10 @@ def ensure_tree(force=False):
 def export():
     """Rewrite patches/ from build/linux's commits after the base."""
     if not (TREE / ".git").exists():
-        raise KxError("no build/linux: run ./kx tree first")
+        raise KxError(f"no {rel(TREE)}: run ./kx tree first")
     if is_dirty():
-        raise KxError("build/linux has uncommitted changes: commit them first")
-    PATCHES.mkdir(exist_ok=True)
+        raise KxError(f"{rel(TREE)} has uncommitted changes: commit them first")
+    PATCHES.mkdir(parents=True, exist_ok=True)
     for old in PATCHES.glob("[0-9][0-9][0-9][0-9]-*.patch"):
         if not old.name.startswith("0000-"):
             old.unlink()

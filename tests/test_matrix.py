@@ -7,11 +7,12 @@ from kxbench import matrix
 def test_the_matrix_covers_every_config_profile_and_variant():
     cells = matrix.cells()
     edge, check = set(matrix.edge_cells()), set(matrix.check_cells())
-    assert len(cells) == len(set(cells)) == 303 + len(edge) + len(check)
+    v612 = set(matrix.v612_cells())
+    assert len(cells) == len(set(cells)) == 303 + len(edge) + len(check) + len(v612)
     odd = set(matrix.odd_path_cells())
     kunit = set(matrix.kunit_cells())
     minimal = [c for c in cells
-               if not c.cpu and not c.variant and c not in odd | kunit | edge | check]
+               if not c.cpu and not c.variant and c not in odd | kunit | edge | check | v612]
     for config in matrix.CONFIGS:
         for profile in matrix.PROFILES:
             mine = [c for c in minimal if (c.config, c.profile) == (config, profile)]
@@ -110,7 +111,8 @@ def test_a_cell_runs_only_where_its_kernel_is_built_and_a_fixed_one_wherever_it_
 def test_a_seed_builds_one_debug_kernel_and_few_configs_beyond_4k_48_and_64k_48():
     for seed in range(2 * matrix.PERIOD):
         kernels = matrix.kernels(seed)
-        assert kernels[:3] == list(matrix.CORE_BUILDS) and len(set(kernels)) == len(kernels)
+        core = len(matrix.CORE_BUILDS)
+        assert kernels[:core] == list(matrix.CORE_BUILDS) and len(set(kernels)) == len(kernels)
         assert set(kernels) <= set(matrix.builds(seed))
         assert not [k for k in kernels if k[0] == "upstream"]
         # At most one KASAN kernel: the debug config of the seed's parity,
@@ -230,3 +232,22 @@ def test_make_check_deals_the_slow_cells_evenly_to_its_workers():
     load = [sum(c for c, g in zip(costs, groups) if g == w) for w in (0, 1)]
     assert groups[1] == 0 and groups[2] == 1 and abs(load[0] - load[1]) <= 4
     assert matrix.deal([], 2) == [] and matrix.deal([5, 5], 1) == [0, 0]
+
+
+def test_the_v612_series_runs_its_proofs_on_each_granule_and_its_base_where_it_passes():
+    """The v6.12 series: each scenario that proves one of its patches, on
+    4K, 16K and 64K pages under DT and UEFI; the unmodified v6.12 only in
+    the scenarios it passes (its must-fail tests are in test_scenarios)."""
+    v612 = matrix.v612_cells()
+    series = [c for c in v612 if c.kernel == matrix.V612]
+    for config in matrix.V612_CONFIGS:
+        for profile in ("dt-el2", "uefi"):
+            mine = {c.scenario for c in series if (c.config, c.profile) == (config, profile)}
+            assert set(matrix.V612_SCENARIOS) <= mine
+    assert {c.scenario for c in series} >= {"selftests", "kunit"}
+    base = {c.scenario for c in v612 if c.kernel == matrix.V612_BASE}
+    assert base == {"kexec-reboot", "kexec-file", "kdump", "hibernate"}
+    # Its 4k-48 kernels are built by every seed, so its fixed cells run in each.
+    fixed = [c for c in matrix.fixed_cells() if c.kernel == matrix.V612]
+    assert {c.scenario for c in fixed} >= {"ptwalk", "mmu-state", "reloc-fault", "selftests"}
+    assert all(c in matrix.fixed(seed) for seed in range(matrix.PERIOD) for c in fixed)

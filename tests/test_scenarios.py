@@ -132,3 +132,43 @@ def test_bad_crashkernel_fails_on_the_base_where_it_cannot_say_why():
     assert sorted(r.split(" (")[0] for r in reasons) == sorted(
         ["crashkernel=128M,low", "crashkernel=4G,high",
          "crashkernel=512M,high crashkernel=8G,low"]), reasons
+
+
+# The unmodified v6.12 (design.md section 11): it relocates with the MMU on
+# already, so it passes kexec-reboot and the rest, and must fail exactly the
+# checks that prove the v6.12 series' patches, each for its own reason.
+def test_ptwalk_fails_on_the_v612_base_for_its_page_granular_copy():
+    """v6.12 copies the linear map entry for entry: under rodata=full on
+    4K pages, hundreds of table pages where the series needs a handful."""
+    rc, out, record = kx_run("ptwalk", "--kernel", "base-6.12")
+    assert rc == 1 and record["status"] == "FAIL", out
+    assert len(record["reasons"]) == 1, record["reasons"]
+    m = re.match(r"the relocation tables take (\d+) pages, not fewer than 32 ",
+                 record["reasons"][0])
+    assert m and int(m.group(1)) > 256, record["reasons"]
+
+
+def test_reloc_fault_fails_on_the_v612_base_where_vbar_is_the_kernels():
+    """v6.12 copies with VBAR_EL1 on the kernel's vectors, which its copy of
+    the linear map does not map: the injected fault is followed by aborts on
+    the vector fetch, and nothing parks in the routine's page."""
+    rc, out, record = kx_run("reloc-fault", "--kernel", "base-6.12")
+    assert rc == 1 and record["status"] == "FAIL", out
+    assert any(re.match(r"VBAR_EL1 0x[0-9a-f]+ is not the routine's vectors at ", r)
+               for r in record["reasons"]), record["reasons"]
+
+
+def test_mmu_state_fails_on_the_v612_base_for_its_cleans_and_its_tlbi():
+    """v6.12 copies at EL1 with the MMU and caches on, like the series, but
+    cleans the routine and the EL2 vectors to the PoC at load time only, and
+    its TLB invalidation lacks the repeat-TLBI alternative."""
+    rc, out, record = kx_run("mmu-state", "--kernel", "base-6.12")
+    assert rc == 1 and record["status"] == "FAIL", out
+    reasons = record["reasons"]
+    assert any(r.startswith("the relocation routine ") and "was not cleaned to the PoC" in r
+               for r in reasons), reasons
+    assert "a TLBI of the routine lacks the ARM64_WORKAROUND_REPEAT_TLBI alternative" \
+        in reasons, reasons
+    others = [r for r in reasons if "was not cleaned to the PoC" not in r
+              and "REPEAT_TLBI" not in r]
+    assert not others, others
