@@ -10,9 +10,10 @@ demo:
 
 # Everything the tests need: host packages, pinned sources, userland, and
 # exactly the kernels that the next matrix sample and the fixed cells boot
-# (./kx matrix --kernels: the series on 4k-48 and 64k-48 and the base on
-# 4k-48 always, one of the two debug kernels, one of 4k-39, 16k-47, 64k-52
-# and the server variant in turn, every third seed one KUnit variant), each
+# (./kx matrix --kernels: the series on 4k-48 and 64k-48, the base, and the
+# v6.12 series and base on 4k-48 always, one of the two debug kernels, one
+# of 4k-39, 16k-47, 64k-52, the server variant and the v6.12 series on
+# 16k-47 and 64k-48 in turn, every second seed one KUnit variant), each
 # printing its build time and what ccache gave. The upstream peer is make
 # bench's: only the bench measures it.
 SETUP := $(KX) setup --sample
