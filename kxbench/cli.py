@@ -97,6 +97,7 @@ def cmd_summary(args):
 
 def cmd_cover(args):
     from . import cover
+    cover.select()
     path = cover.write()
     marks = path.read_text().count(cover.UNCONFIRMED)
     print(f"wrote {path}" + (f" ({marks} statements still marked {cover.UNCONFIRMED})"
@@ -248,8 +249,11 @@ def parser():
     s.add_argument("--series", default="v5.10", choices=list(tree.SERIESES),
                    help="which series (default v5.10)")
     s.set_defaults(fn=cmd_series)
-    sub.add_parser("cover", help="write patches/0000-cover-letter.patch from results"
-                   ).set_defaults(fn=cmd_cover)
+    c = sub.add_parser("cover", help="write patches/0000-cover-letter.patch from results "
+                       "(or --series' cover letter)")
+    c.add_argument("--series", default="v5.10", choices=list(tree.SERIESES),
+                   help="which series (default v5.10)")
+    c.set_defaults(fn=cmd_cover)
     b = sub.add_parser("bench", help="base, upstream and series side by side")
     how = b.add_mutually_exclusive_group()
     how.add_argument("--quick", action="store_true", help="one repetition, dt-el2, 1/4 GiB")

@@ -12,18 +12,38 @@ import json
 import re
 import textwrap
 from collections import defaultdict
+from pathlib import Path
 
 from . import kbuild, rangediff, results, tree
 from .util import BUILD, REPO, KxError
 
-TITLE = "arm64: kexec: relocate with the MMU and caches on"
-COVER = tree.PATCHES / "0000-cover-letter.patch"
-TEMPLATE = tree.PATCHES / "cover-letter.in"
+# Each series' subject line, the kernels its letter reports (the series,
+# its base, and for v5.10 the 6.1 peer) and where its full matrix goes.
+TITLES = {"v5.10": "arm64: kexec: relocate with the MMU and caches on",
+          "v6.12": "arm64: kexec: flat relocation tables, segment checks, parked vectors"}
+MATRIX_FILES = {"v5.10": REPO / "docs" / "series" / "matrix-v{version}.txt",
+                "v6.12": REPO / "series" / "v6.12" / "matrix-v{version}.txt"}
+# What each letter reports: the v6.12 series has no bench rows yet.
+SECTIONS = {"v5.10": ("matrix", "bench"), "v6.12": ("matrix",)}
 BENCH = BUILD / "report" / "bench.json"
 # A statement in the template that must be checked against the code; the
 # mark stays in the cover letter until a person removes it from the template.
 UNCONFIRMED = "[UNCONFIRMED]"
-KERNEL_ORDER = ("series", "base", "upstream")
+
+
+def select():
+    """Point COVER, TEMPLATE, MATRIX_FILE, TITLE and the kernels reported at
+    the series tree.use() selected (v5.10 unless another was)."""
+    global TITLE, COVER, TEMPLATE, MATRIX_FILE, SERIES, KERNEL_ORDER
+    s = tree.SELECTED
+    TITLE, SERIES = TITLES[s.name], s.kernel
+    COVER, TEMPLATE = s.patches / "0000-cover-letter.patch", s.patches / "cover-letter.in"
+    MATRIX_FILE = Path(str(MATRIX_FILES[s.name]).format(version=s.version))
+    KERNEL_ORDER = (s.kernel, s.base) + (("upstream",) if s.name == "v5.10" else ())
+
+
+TITLE = COVER = TEMPLATE = MATRIX_FILE = SERIES = KERNEL_ORDER = None
+select()
 METRICS = {"load_overhead_kb": "load overhead KiB", "load_s": "kexec -l s",
            "exec_to_userspace_s": "kexec -e to user s"}
 
@@ -58,8 +78,8 @@ def current_series_results(runs, tree_id):
     """RUNS without the series runs of another version of the series than
     TREE_ID (or of an unknown one) and without development runs (kernel
     "tree": ./kx run --tree); (kept, how many were left out)."""
-    kept = [r for r in runs if r["kernel"] != "tree" and
-            (r["kernel"] != "series" or r.get("source_tree") == tree_id)]
+    kept = [r for r in runs if r["kernel"] in KERNEL_ORDER and
+            (r["kernel"] != SERIES or r.get("source_tree") == tree_id)]
     return kept, len(runs) - len(kept)
 
 
@@ -141,7 +161,6 @@ def matrix(runs, older=0):
     return "\n".join(out)
 
 
-MATRIX_FILE = REPO / "docs" / "series" / f"matrix-v{tree.SERIES_VERSION}.txt"
 # Runs that fail on purpose, to show the judges catch it: a boot killed at a
 # timeout the run asked for, a warning provoked with kx.warn=1.
 DELIBERATE = ("kx.warn=1",)
@@ -170,19 +189,19 @@ def summary(runs, older=0, full=None):
     newest = {}
     for r in sorted(kept, key=lambda r: r["started"]):
         newest[cell_of(r)] = r
-    configs = [c for c in kbuild.CONFIGS if any(k[0] == "series" and k[2] == c
+    configs = [c for c in kbuild.CONFIGS if any(k[0] == SERIES and k[2] == c
                                                 for k in newest)]
-    scenarios = sorted({k[1] for k in newest if k[0] == "series"})
+    scenarios = sorted({k[1] for k in newest if k[0] == SERIES})
     rows = []
     for sc in scenarios:
         row = [sc]
         for cfg in configs:
-            mine = [r for k, r in newest.items() if k[:3] == ("series", sc, cfg)]
+            mine = [r for k, r in newest.items() if k[:3] == (SERIES, sc, cfg)]
             row.append(f"{sum(status_of(r) == 'PASS' for r in mine)}/{len(mine)}"
                        if mine else "-")
         rows.append(row)
     starts = sorted(r["started"] for r in runs)
-    cells = [k for k in newest if k[0] == "series"]
+    cells = [k for k in newest if k[0] == SERIES]
     passed = sum(status_of(newest[k]) == "PASS" for k in cells)
     out = [textwrap.fill(
         f"Results, from {len(runs)} runs in QEMU (TCG) started {starts[0][:10]} to "
@@ -205,7 +224,7 @@ def summary(runs, older=0, full=None):
             out += textwrap.wrap(f"{short_name(k)}: {status_of(r)}: "
                                  f"{(r.get('reasons') or ['no reason recorded'])[-1]}",
                                  72, initial_indent="  ", subsequent_indent="    ")
-    peers = sorted((k for k in newest if k[0] != "series"), key=cell_order)
+    peers = sorted((k for k in newest if k[0] != SERIES), key=cell_order)
     failing = [k for k in peers if status_of(newest[k]) != "PASS"]
     if failing:
         out += ["", textwrap.fill(
@@ -307,7 +326,7 @@ def render(patches=None, template=None, results_dir=results.RESULTS, bench_json=
     points to it."""
     patches = tree.series_files() if patches is None else patches
     if not patches:
-        raise KxError("patches/series lists no patches: nothing to cover")
+        raise KxError(f"{tree.rel(tree.SERIES)} lists no patches: nothing to cover")
     template = template or TEMPLATE
     if not template.exists():
         raise KxError(f"no cover letter template {template}")
@@ -321,8 +340,10 @@ def render(patches=None, template=None, results_dir=results.RESULTS, bench_json=
         matrix_file.write_text(matrix(runs, older) + "\n")
         full = matrix_file.relative_to(REPO) if matrix_file.is_relative_to(REPO) \
             else matrix_file
-    text = body(template.read_text(), {"matrix": summary(runs, older, full),
-                                       "bench": bench(bench_json)})
+    sections = {"matrix": summary(runs, older, full)}
+    if "bench" in SECTIONS[tree.SELECTED.name]:
+        sections["bench"] = bench(bench_json)
+    text = body(template.read_text(), sections)
     version = tree.git("--version").stdout.split()[-1]
     return (f"From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
             f"From: {tree.AUTHOR}\nDate: {date}\n"

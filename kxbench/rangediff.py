@@ -260,8 +260,9 @@ def problem(path=None):
 
 def section(path=None):
     """The end of the cover letter: 'Range-diff against v1:' and the range-diff.
-    Empty for v1; refused while the file is missing or stale."""
-    if PREVIOUS < 1:
+    Empty for v1 (of the selected series); refused while the file is missing
+    or stale."""
+    if PREVIOUS < 1 or tree.SERIES_VERSION < 2:
         return ""
     why = problem(path)
     if why:

@@ -3,7 +3,7 @@ import json
 import subprocess
 import time
 
-from . import kbuild
+from . import kbuild, tree
 from .util import BUILD
 
 RESULTS = BUILD / "results"
@@ -57,7 +57,7 @@ def write(ctx, verdict):
     record["build"] = build
     if ctx.tree:
         record["tree"] = {"path": str(ctx.tree), "state": build.get("git_state")}
-    if ctx.kernel == "series":
+    if tree.of_kernel(ctx.kernel):
         # Which version of the series ran: ./kx cover counts only the current one.
         record["source_tree"] = build.get("source_tree")
         record["series_version"] = build.get("series_version")

@@ -29,6 +29,7 @@ def use_series(name):
     """Select series NAME (tree.use()) and its own check and git am trees."""
     global CHECK_TREE, AM_TREE
     tree.use(name)
+    cover.select()
     CHECK_TREE = tree.TREE.parent / f"{tree.TREE.name}-check"
     AM_TREE = tree.TREE.parent / f"{tree.TREE.name}-am"
 AUTHOR = tree.AUTHOR

@@ -280,3 +280,21 @@ def test_development_runs_are_left_out():
     runs = [run_record("series", "kdump", source_tree="t1"), run_record("tree", "kdump")]
     kept, older = cover.current_series_results(runs, "t1")
     assert [r["kernel"] for r in kept] == ["series"] and older == 1
+
+
+def test_each_series_letter_reports_its_own_kernels_only():
+    """The v6.12 letter counts the v6.12 series and its base, not the v5.10
+    runs; the v5.10 letter never counts the v6.12 runs."""
+    runs = [{"kernel": k, "source_tree": "t"} for k in
+            ("series", "base", "upstream", "series-6.12", "base-6.12", "tree")]
+    try:
+        with tree.using("v6.12"):
+            cover.select()
+            assert cover.TITLE == cover.TITLES["v6.12"]
+            assert cover.COVER == tree.SERIESES["v6.12"].patches / "0000-cover-letter.patch"
+            kept, left = cover.current_series_results(runs, "t")
+            assert [r["kernel"] for r in kept] == ["series-6.12", "base-6.12"] and left == 4
+    finally:
+        cover.select()
+    kept, left = cover.current_series_results(runs, "t")
+    assert [r["kernel"] for r in kept] == ["series", "base", "upstream"] and left == 3
