@@ -78,6 +78,8 @@ def rel(path):
 def of_kernel(kernel):
     """The series whose kernel is named KERNEL, or None."""
     return next((s for s in SERIESES.values() if s.kernel == kernel), None)
+
+
 STAMP = "kx-applied"
 # Fixed options so an unchanged commit exports to an unchanged file.
 FORMAT_PATCH = ["format-patch", "--zero-commit", "--no-signature", "--no-numbered",
