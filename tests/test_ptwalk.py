@@ -234,3 +234,61 @@ def test_the_copy_starts_after_the_routines_last_ttbr1_write():
              (20, 0, "msr", "ttbr1_el1, x1"), (24, 0, "isb", "")]
     assert ptwalk.ttbr1_switch_end(insns) == 24
     assert ptwalk.ttbr1_switch_end(insns[:1]) == 0
+
+
+class StopsInTurn:
+    """A gdbstub whose guest, at each interrupt, is found at the next of
+    STOPS: (EL, TTBR1_EL1)."""
+
+    def __init__(self, stops):
+        self.stops, self.at, self.read_at = list(stops), -1, None
+
+    def interrupt(self):
+        self.at = min(self.at + 1, len(self.stops) - 1)
+
+    def cont(self):
+        pass
+
+    def reg(self, name):
+        el, ttbr1 = self.stops[self.at]
+        return {"pc": 0xFFFF800080000000, "cpsr": el << 2, "TTBR1_EL1": ttbr1,
+                "TCR_EL1": 0}.get(name, 0)
+
+    def mem(self, addr, n):
+        return bytes(n)
+
+    def physical(self):
+        stub = self
+
+        class Reader:
+            def __enter__(self):
+                stub.read_at = stub.at
+                return None
+
+            def __exit__(self, *exc):
+                return False
+        return Reader()
+
+
+class Booted:
+    def __init__(self, texts):
+        self.result = type("R", (), {"lines": [type("L", (), {"text": t})() for t in texts]})()
+
+    def wait_for(self, prefix):
+        return next((ln for ln in self.result.lines if ln.text.startswith(prefix)), None)
+
+
+@pytest.mark.parametrize("kpti, translated_at", [("yes", 2), ("no", 1)])
+def test_live_translation_waits_for_the_kernel_tables(monkeypatch, kpti, translated_at):
+    """At EL0, and under KPTI in the entry trampoline (TTBR1 with the user
+    ASID flag), TTBR1 does not hold the kernel's tables: the live translation
+    is taken at the first stop in the kernel proper."""
+    monkeypatch.setattr(armpt, "translate", lambda read, ttbr1, tcr, va: (RAM[0], 3))
+    kernel = 0x0100_0000_4061_0000
+    stub = StopsInTurn([(0, kernel | ptwalk.USER_ASID_FLAG),
+                        (1, kernel | ptwalk.USER_ASID_FLAG), (1, kernel)])
+    texts = [f"KX-FEATURES gen=0 role=main vhe=no kvm=none kpti={kpti} pac=no va_bits=48"]
+    texts += guest_lines(GOOD_COPY)
+    live = ptwalk.live_linear_map(Booted(texts), stub, b"")
+    assert stub.read_at == translated_at
+    assert live["el"] == 1 and live["pa"] == RAM[0] and live["va"] == PAGE_OFFSET

@@ -40,6 +40,9 @@ RAM_BASE = 0x40000000           # QEMU virt
 # clear of QEMU's kernel, initrd and device tree (which follows the initrd).
 NOMAP_ALIGN, NOMAP_OFFSET, NOMAP_SIZE = 64 << 20, 0x5000, 0x3000
 LIVE_STOP_TRIES = 100
+# TTBR1_EL1 bit 48, the user half of a KPTI ASID pair: set from the
+# trampoline's switch to its own tables until the switch back to the kernel's.
+USER_ASID_FLAG = 1 << 48
 MAX_TABLES = 1 << 16            # a page-granular 4K copy of 128 GiB
 # Walking costs host time while the guest is stopped: about 2 MiB of tables
 # per GiB of a page-granular 4K copy.
@@ -113,20 +116,25 @@ def live_linear_map(m, stub, code):
     if m.wait_for("KX-PTWALK-LIVE") is None:
         return None
     mapped = linear_map([ln.text for ln in m.result.lines])
-    # Stopped at EL0 under KPTI, TTBR1 holds the trampoline's tables, which
-    # map no linear map: let the guest run on until it is stopped in the
-    # kernel (it is idle there, waiting, nearly all the time).
+    # Under KPTI, at EL0 and in the entry trampoline, TTBR1 holds the
+    # trampoline's tables, which map no linear map: let the guest run on
+    # until it is stopped in the kernel proper (it is idle there, waiting,
+    # nearly all the time).
+    kpti = any("kpti=yes" in ln.text for ln in m.result.lines
+               if "KX-FEATURES" in ln.text)
     stub.interrupt()
     st = mmu_state.read_state(stub)
+    ttbr1 = stub.reg("TTBR1_EL1")
     for _ in range(LIVE_STOP_TRIES):
-        if st["el"] > 0:
+        if st["el"] > 0 and not (kpti and ttbr1 & USER_ASID_FLAG):
             break
         stub.cont()
         time.sleep(0.01)
         stub.interrupt()
         st = mmu_state.read_state(stub)
+        ttbr1 = stub.reg("TTBR1_EL1")
     try:
-        ttbr1, tcr = stub.reg("TTBR1_EL1"), stub.reg("TCR_EL1")
+        tcr = stub.reg("TCR_EL1")
         hit = None
         if mapped:
             with stub.physical() as read:
