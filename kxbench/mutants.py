@@ -123,6 +123,14 @@ def default_tests(root=ROOT):
             if p.name not in SKIPPED_TESTS]
 
 
+def naming_first(tests, mutant, root):
+    """TESTS with the files that name the mutated module first: they are the
+    likeliest to kill it, and pytest -x stops at the first failure. A
+    survivor still runs every test."""
+    module = Path(mutant.path).stem
+    return sorted(tests, key=lambda t: module not in (Path(root) / t).read_text())
+
+
 def _pytest(copy, package, tests, root, timeout):
     """Run TESTS from ROOT so that `import PACKAGE` is the one in the directory COPY.
 
@@ -217,7 +225,8 @@ def run(paths=None, tests=None, jobs=2, package_dir=PACKAGE, targets=TARGETS,
             target = copy / mutant.path
             try:
                 target.write_bytes(mutant.apply(sources[mutant.path]))
-                status, tail = _pytest(copy, package_dir.name, tests, root, timeout)
+                status, tail = _pytest(copy, package_dir.name,
+                                       naming_first(tests, mutant, root), root, timeout)
             finally:
                 target.write_bytes(sources[mutant.path])
                 free.put(copy)

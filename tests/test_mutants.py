@@ -134,3 +134,14 @@ def test_every_require_of_the_judges_is_needed():
                  for r in mutants.run(jobs=2) if r.survived]
     assert not survivors, (f"{len(survivors)} require call(s) that no test needs:\n"
                            + "\n".join(survivors))
+
+
+def test_the_tests_that_name_the_mutated_module_run_first(tmp_path):
+    (tmp_path / "tests").mkdir()
+    for name, text in [("test_a.py", "import os\n"), ("test_b.py", "from x import kdump\n"),
+                       ("test_c.py", "import sys\n")]:
+        (tmp_path / "tests" / name).write_text(text)
+    m = mutants.Mutant("kxbench/scenarios/kdump.py", 1, 0, 1, 4, "statement", "v.require(x)")
+    tests = ["tests/test_a.py", "tests/test_b.py", "tests/test_c.py"]
+    assert mutants.naming_first(tests, m, tmp_path) == [
+        "tests/test_b.py", "tests/test_a.py", "tests/test_c.py"]
