@@ -402,7 +402,7 @@ def selftests_judge(i):
 def test_selftests_baseline_passes():
     v = selftests_judge(selftests_inputs())
     assert v.passed, v.reasons
-    assert len(v.evidence["summary"]["passed"]) == 16
+    assert len(v.evidence["summary"]["passed"]) == 18
     assert set(v.evidence["summary"]["skipped"]) == set(selftests.SCRIPTS)
 
 

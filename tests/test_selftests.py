@@ -28,15 +28,23 @@ def expect(c):
 # What kexec_stress_test prints of its work (TH_LOG), by case.
 STRESS_SAYS = {
     "load_fails_cleanly_at_each_allocation":
-        "fail-nth kexec_load: 23 injection points, each failed with ENOMEM",
+        "fail-nth kexec_load: 23 injection points, 21 of them failing the load, each tried "
+        "17 times: 357 loads failed cleanly (ENOMEM 357, EFAULT 0), 2 went on",
+    "crash_load_fails_cleanly_at_each_allocation":
+        "fail-nth kexec_load_crash: 7 injection points, 3 of them failing the load, each "
+        "tried 17 times: 51 loads failed cleanly (ENOMEM 51, EFAULT 0), 4 went on",
     "file_load_fails_cleanly_at_each_allocation":
-        "fail-nth kexec_file_load: 61 injection points, each failed with ENOMEM",
+        "fail-nth kexec_file_load: 324 injection points, 50 of them failing the load, each "
+        "tried 17 times: 850 loads failed cleanly (ENOMEM 850, EFAULT 0), 274 went on",
+    "crash_file_load_fails_cleanly_at_each_allocation":
+        "fail-nth kexec_file_load_crash: 64 injection points, 40 of them failing the load, "
+        "each tried 17 times: 680 loads failed cleanly (ENOMEM 680, EFAULT 0), 24 went on",
     "fuzzed_segment_lists_match_the_model":
         f"fuzz seed {SEED}: 3000 lists, 412 loaded, 2588 refused (EINVAL 1500, "
         f"EADDRNOTAVAIL 1000, EFAULT 88)",
     "concurrent_loads_and_unloads":
-        "concurrency: 10 s, 4 processes: 812 loads, 800 unloads, 301 crash loads, "
-        "977 busy, 52000 reads",
+        "concurrency: 10 s, 6 processes: 812 loads, 800 unloads, 301 crash loads, "
+        "95 file loads, 1200 crash size writes, 977 busy, 52000 reads",
 }
 
 
@@ -102,21 +110,21 @@ def guest(efi="no", skip=(), fail=(), drop=(), script="ok"):
     return out + [f"KX-TAP-END programs={total}"] + reboot(efi)
 
 
-def judge(lines, profile="uefi", timed_out=False, variant="debug"):
+def judge(lines, profile="uefi", timed_out=False, variant="debug", **asked):
     c = ctx(profile, variant)
     b = Boot(lines=[Line(float(i), t) for i, t in enumerate(lines)], timed_out=timed_out,
              exit_code=None if timed_out else 0)
-    return selftests.judge(b, c, expect(c))
+    return selftests.judge(b, c, {**expect(c), **asked})
 
 
 def test_passes_when_every_case_said_ok():
     v = judge(guest(efi="yes"))
     assert v.passed, v.reasons
     assert NOMAP in v.evidence["summary"]["passed"]
-    assert len(v.evidence["summary"]["passed"]) == 18 and not v.evidence["summary"]["skipped"]
+    assert len(v.evidence["summary"]["passed"]) == 20 and not v.evidence["summary"]["skipped"]
     assert v.metrics["leak_lost_kb"] == 8 and v.metrics["leak_tolerance_kb"] == 64
     assert v.metrics["fail_nth_kexec_load_points"] == 23
-    assert v.metrics["fail_nth_kexec_file_load_points"] == 61
+    assert v.metrics["fail_nth_kexec_file_load_points"] == 324
     assert (v.metrics["fuzz_seed"], v.metrics["fuzz_lists"]) == (SEED, 3000)
     assert v.metrics["concurrency_crash_loads"] == 301
     assert v.evidence["reboot_after_tests"][0]["token"] == TOKEN
@@ -216,7 +224,7 @@ def test_a_run_from_a_tree_is_labelled_tree():
     assert c.kernel == "tree" and c.tree.startswith("/")
 
 
-FAIL_NTH = ["load_fails_cleanly_at_each_allocation", "file_load_fails_cleanly_at_each_allocation"]
+FAIL_NTH = list(selftests.FAIL_NTH_CALLS)
 
 
 def test_fail_nth_may_skip_without_fault_injection_but_must_run_on_debug():
@@ -241,13 +249,17 @@ def test_a_stress_case_that_says_ok_must_show_its_work():
     v = judge(without(guest(efi="yes"), "fail-nth kexec_file_load:"))
     assert not v.passed
     assert ("kexec_stress_test.file_load_fails_cleanly_at_each_allocation: ok, but no "
-            "injection point reported") in v.reasons
+            "injection point reported, or no load failed") in v.reasons
+    v = judge(swap(guest(efi="yes"), "51 loads failed cleanly", "0 loads failed cleanly"))
+    assert ("kexec_stress_test.crash_load_fails_cleanly_at_each_allocation: ok, but no "
+            "injection point reported, or no load failed") in v.reasons
     v = judge(swap(guest(efi="yes"), f"fuzz seed {SEED}:", "fuzz seed 99:"))
     assert "kexec_stress_test: fuzzed with seed 99, asked for 1234" in v.reasons
     v = judge(swap(guest(efi="yes"), "3000 lists", "300 lists"))
     assert any("fuzzed 300 lists" in r for r in v.reasons)
-    v = judge(swap(guest(efi="yes"), "301 crash loads", "0 crash loads"))
-    assert any("did not all make progress" in r for r in v.reasons)
+    for made in ("301 crash loads", "95 file loads", "1200 crash size writes"):
+        v = judge(swap(guest(efi="yes"), made, "0 " + made.split(" ", 1)[1]))
+        assert any("did not all make progress" in r for r in v.reasons), made
     v = judge(without(guest(efi="yes"), "concurrency: "))
     assert "kexec_stress_test: the concurrency case printed no summary" in v.reasons
 
@@ -309,3 +321,11 @@ def test_a_tree_without_a_kernel_version_is_an_error(tmp_path):
     (tmp_path / "Makefile").write_text("all:\n")
     with pytest.raises(util.KxError, match="names no VERSION"):
         kbuild.kernel_line(tmp_path)
+
+
+def test_a_run_asked_for_more_lists_must_fuzz_them_all():
+    v = judge(guest(efi="yes"), fuzz_lists=selftests.DEBUG_FUZZ_LISTS)
+    assert any("fuzzed 3000 lists" in r and "at least 10000" in r for r in v.reasons)
+    v = judge(swap(guest(efi="yes"), "3000 lists", "10000 lists"),
+              fuzz_lists=selftests.DEBUG_FUZZ_LISTS)
+    assert v.passed, v.reasons

@@ -21,7 +21,9 @@ PROGRAMS = {
         "load_unload_does_not_leak"),
     "kexec_file_load_test": ("load_and_unload",),
     "kexec_stress_test": (
-        "load_fails_cleanly_at_each_allocation", "file_load_fails_cleanly_at_each_allocation",
+        "load_fails_cleanly_at_each_allocation", "crash_load_fails_cleanly_at_each_allocation",
+        "file_load_fails_cleanly_at_each_allocation",
+        "crash_file_load_fails_cleanly_at_each_allocation",
         "fuzzed_segment_lists_match_the_model", "concurrent_loads_and_unloads"),
 }
 # What each series' kselftests promise, by the kernel line of the tree under
@@ -36,12 +38,20 @@ def programs_for(src):
 
 
 # fail-nth needs fault injection, which only the debug build variant has.
-FAULT_INJECTION = (("kexec_stress_test", "load_fails_cleanly_at_each_allocation"),
-                   ("kexec_stress_test", "file_load_fails_cleanly_at_each_allocation"))
+# Each case sweeps one call, whose name its summary line gives.
+FAIL_NTH_CALLS = {"load_fails_cleanly_at_each_allocation": "kexec_load",
+                  "crash_load_fails_cleanly_at_each_allocation": "kexec_load_crash",
+                  "file_load_fails_cleanly_at_each_allocation": "kexec_file_load",
+                  "crash_file_load_fails_cleanly_at_each_allocation": "kexec_file_load_crash"}
+FAULT_INJECTION = tuple(("kexec_stress_test", case) for case in FAIL_NTH_CALLS)
 # The fuzzer's seed: chosen here, passed on the command line, printed by the
 # test and kept in the result, so that a failing run can be replayed.
 FUZZ_SEED = "kx.fuzz_seed"
 MIN_FUZZ_LISTS = 1000
+# The debug variant's run (KASAN, kmemleak, lockdep) fuzzes longer: what it
+# catches in a list's error path, a faster kernel would not see.
+FUZZ_LISTS = "kx.fuzz_lists"
+DEBUG_FUZZ_LISTS = 10000
 # The scripts that were there before: they need IKCONFIG and IMA or secure
 # boot, which no workbench config or profile has, so they may skip (with a
 # reason) everywhere; they must never fail.
@@ -123,13 +133,15 @@ def run(ctx):
     seed = int(asked) if asked is not None else secrets.randbelow(1 << 32)
     # --append may give its own crashkernel= (with ,high there are two regions).
     crash = [] if "crashkernel=" in ctx.append_extra else [CRASHKERNEL]
+    lists = DEBUG_FUZZ_LISTS if ctx.variant == "debug" else None
     words = ["kx.gen=0", *crash] + ([] if asked is not None else [f"{FUZZ_SEED}={seed}"])
+    words += [f"{FUZZ_LISTS}={lists}"] if lists else []
     spec = ctx.spec(image, initrd, ctx.append(*words), disk)
     boot = machine.boot(spec, ctx.log, ctx.boot_timeout() * 2)
     # JSON-able (the result keeps them for ./kx judge): lists, not sets.
     ctx.judge_args = [{"programs": {k: list(c) for k, c in programs.items()},
                        "scripts": list(SCRIPTS), "may_skip": sorted(may_skip(ctx), key=str),
-                       "fuzz_seed": seed, "reboot": reboot}]
+                       "fuzz_seed": seed, "fuzz_lists": lists, "reboot": reboot}]
     return judge(boot, ctx, *ctx.judge_args)
 
 
@@ -244,10 +256,13 @@ def judge_program(v, summary, name, p, cases, allowed, profile):
 
 
 STRESS = "kexec_stress_test"
-FAIL_NTH = re.compile(r"fail-nth (kexec_load|kexec_file_load): (\d+) injection points")
+FAIL_NTH = re.compile(r"fail-nth (kexec_(?:file_)?load(?:_crash)?): (\d+) injection points, "
+                      r"(\d+) of them failing the load, each tried (\d+) times: "
+                      r"(\d+) loads failed cleanly")
 FUZZ = re.compile(r"fuzz seed (\d+): (\d+) lists, (\d+) loaded, (\d+) refused")
 CONCURRENCY = re.compile(r"concurrency: (\d+) s, (\d+) processes: (\d+) loads, (\d+) unloads, "
-                         r"(\d+) crash loads, (\d+) busy, (\d+) reads")
+                         r"(\d+) crash loads, (\d+) file loads, (\d+) crash size writes, "
+                         r"(\d+) busy, (\d+) reads")
 # warn_alloc() reports a failed allocation with a stack dump: under fault
 # injection that is the kernel doing what it should, and the one "Call
 # trace:" that follows each such report is excused.
@@ -278,10 +293,11 @@ def check_stress(v, p, summary, expect):
     said = "\n".join(p["lines"])
     ok = set(summary["passed"])
     points = {m.group(1): int(m.group(2)) for m in FAIL_NTH.finditer(said)}
-    for case, call in (("load_fails_cleanly_at_each_allocation", "kexec_load"),
-                       ("file_load_fails_cleanly_at_each_allocation", "kexec_file_load")):
+    failed = {m.group(1): int(m.group(5)) for m in FAIL_NTH.finditer(said)}
+    for case, call in FAIL_NTH_CALLS.items():
         if f"{STRESS}.{case}" in ok and v.require(
-                points.get(call, 0) > 0, f"{STRESS}.{case}: ok, but no injection point reported"):
+                points.get(call, 0) > 0 and failed.get(call, 0) > 0,
+                f"{STRESS}.{case}: ok, but no injection point reported, or no load failed"):
             v.metrics[f"fail_nth_{call}_points"] = points[call]
     fuzz = FUZZ.search(said)
     if f"{STRESS}.fuzzed_segment_lists_match_the_model" in ok and v.require(
@@ -290,20 +306,23 @@ def check_stress(v, p, summary, expect):
         if expect.get("fuzz_seed") is not None:
             v.require(seed == expect["fuzz_seed"],
                       f"{STRESS}: fuzzed with seed {seed}, asked for {expect['fuzz_seed']}")
-        v.require(lists >= MIN_FUZZ_LISTS and loaded > 0 and refused > 0,
+        least = expect.get("fuzz_lists") or MIN_FUZZ_LISTS
+        v.require(lists >= least and loaded > 0 and refused > 0,
                   f"{STRESS}: fuzzed {lists} lists ({loaded} loaded, {refused} refused); "
-                  f"at least {MIN_FUZZ_LISTS}, some of each, were asked for")
+                  f"at least {least}, some of each, were asked for")
         v.metrics |= {"fuzz_seed": seed, "fuzz_lists": lists, "fuzz_loaded": loaded,
                       "fuzz_refused": refused}
     conc = CONCURRENCY.search(said)
     if f"{STRESS}.concurrent_loads_and_unloads" in ok and v.require(
             conc is not None, f"{STRESS}: the concurrency case printed no summary"):
-        secs, procs, loads, unloads, crash, busy, reads = (int(x) for x in conc.groups())
-        v.require(procs > 1 and loads > 0 and unloads > 0 and crash > 0 and reads > 0,
+        secs, procs, loads, unloads, crash, files, sizes, busy, reads = (
+            int(x) for x in conc.groups())
+        v.require(procs > 1 and min(loads, unloads, crash, files, sizes, reads) > 0,
                   f"{STRESS}: the concurrent processes did not all make progress: "
                   f"{conc.group(0)}")
         v.metrics |= {"concurrency_s": secs, "concurrency_loads": loads,
-                      "concurrency_crash_loads": crash, "concurrency_busy": busy}
+                      "concurrency_crash_loads": crash, "concurrency_file_loads": files,
+                      "concurrency_crash_size_writes": sizes, "concurrency_busy": busy}
 
 
 def judge(boot, ctx, expect):
