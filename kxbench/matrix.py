@@ -255,6 +255,9 @@ def edge_cells():
                  append=f"{kdump.KEXEC_FIRST} {kdump.RAM_ABOVE_4G} crashkernel=512M,high")]
     # The kselftests with two "Crash kernel" ranges (,high and ,low).
     out += [Cell("selftests", "4k-48", "dt-el2", append=SELFTESTS_HIGH_LOW)]
+    # ... and on a kernel with memory hotplug, where a load races memory
+    # going offline (a hot-added DIMM's).
+    out += [Cell("selftests", "4k-48", "uefi", variant="server")]
     return out
 
 

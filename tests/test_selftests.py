@@ -45,6 +45,9 @@ STRESS_SAYS = {
     "concurrent_loads_and_unloads":
         "concurrency: 10 s, 6 processes: 812 loads, 800 unloads, 301 crash loads, "
         "95 file loads, 1200 crash size writes, 977 busy, 52000 reads",
+    "load_races_memory_offline":
+        "memory offline race: 10 s, block 0x8000000000+0x40000000: 61 loads, 3020 refused "
+        "offline, 14 offlines, 250 refused loaded",
 }
 
 
@@ -121,7 +124,7 @@ def test_passes_when_every_case_said_ok():
     v = judge(guest(efi="yes"))
     assert v.passed, v.reasons
     assert NOMAP in v.evidence["summary"]["passed"]
-    assert len(v.evidence["summary"]["passed"]) == 20 and not v.evidence["summary"]["skipped"]
+    assert len(v.evidence["summary"]["passed"]) == 21 and not v.evidence["summary"]["skipped"]
     assert v.metrics["leak_lost_kb"] == 8 and v.metrics["leak_tolerance_kb"] == 64
     assert v.metrics["fail_nth_kexec_load_points"] == 23
     assert v.metrics["fail_nth_kexec_file_load_points"] == 324
@@ -262,6 +265,27 @@ def test_a_stress_case_that_says_ok_must_show_its_work():
         assert any("did not all make progress" in r for r in v.reasons), made
     v = judge(without(guest(efi="yes"), "concurrency: "))
     assert "kexec_stress_test: the concurrency case printed no summary" in v.reasons
+    for won in ("61 loads", "3020 refused offline", "14 offlines", "250 refused loaded"):
+        v = judge(swap(guest(efi="yes"), won, "0 " + won.split(" ", 1)[1]))
+        assert any("race with memory offline was not run both ways" in r
+                   for r in v.reasons), won
+    v = judge(without(guest(efi="yes"), "memory offline race: "))
+    assert "kexec_stress_test: the race with memory offline printed no summary" in v.reasons
+
+
+RACE = "load_races_memory_offline"
+
+
+def test_the_race_with_memory_offline_may_skip_only_without_a_hot_added_dimm():
+    v = judge(guest(efi="yes", skip=FAIL_NTH + [RACE]), variant="")
+    assert v.passed, v.reasons
+    assert f"kexec_stress_test.{RACE}" in v.evidence["summary"]["skipped"]
+    v = judge(guest(efi="yes", skip=FAIL_NTH + [RACE]), variant="server")
+    assert not v.passed
+    assert any(r.startswith(f"kexec_stress_test.{RACE} skipped on uefi, which must run")
+               for r in v.reasons)
+    v = judge(guest(skip=FAIL_NTH + [RACE]), profile="dt-el2", variant="server")
+    assert f"kexec_stress_test.{RACE}" in v.evidence["summary"]["skipped"]
 
 
 def test_an_allocation_failure_report_is_excused_a_bare_call_trace_is_not():

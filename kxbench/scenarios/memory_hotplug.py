@@ -25,6 +25,27 @@ EJECT_WAIT_LOADED_S = 8     # the guest waits 10 s before it looks again
 EJECT_WAIT_UNLOADED_S = 25
 
 
+def add_dimm(qmp, mib):
+    """Hot-add a pc-dimm of MIB, dimm0, over QMP."""
+    qmp.execute("object-add", **{"qom-type": "memory-backend-ram", "id": "dimm0",
+                                 "size": mib << 20})
+    qmp.execute("device_add", driver="pc-dimm", id="dimm0", memdev="dimm0")
+
+
+def boot_adding_dimm(spec, log, timeout, mib):
+    """Boot SPEC (with dimm_mib and qmp set) and hot-add a DIMM of MIB when
+    the guest says KX-MEMHP-READY; the boot's result."""
+    with machine.Machine(spec, log, timeout) as m:
+        qmp = Qmp(spec.qmp)
+        try:
+            if m.wait_for("KX-MEMHP-READY") is not None:
+                add_dimm(qmp, mib)
+            m.wait_exit()
+        finally:
+            qmp.close()
+    return m.result
+
+
 def run(ctx):
     ctx.mem = RAM_MIB
     image, spec, expect = kexec_reboot.setup(ctx, variant=VARIANT)
@@ -35,9 +56,7 @@ def run(ctx):
         qmp = Qmp(spec.qmp)
         try:
             if m.wait_for("KX-MEMHP-READY") is not None:
-                qmp.execute("object-add", **{"qom-type": "memory-backend-ram", "id": "dimm0",
-                                             "size": DIMM_MIB << 20})
-                qmp.execute("device_add", driver="pc-dimm", id="dimm0", memdev="dimm0")
+                add_dimm(qmp, DIMM_MIB)
             for tag, key, wait in (("KX-MEMHP-EJECT-LOADED", "loaded", EJECT_WAIT_LOADED_S),
                                    ("KX-MEMHP-EJECT-UNLOADED", "unloaded",
                                     EJECT_WAIT_UNLOADED_S)):

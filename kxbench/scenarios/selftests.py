@@ -9,7 +9,7 @@ import secrets
 
 from .. import kbuild, machine, userland, util
 from ..initramfs import Cpio
-from . import common, features, kexec_reboot
+from . import common, features, kexec_reboot, memory_hotplug
 
 SELFTESTS = "tools/testing/selftests/kexec"
 # Every case the kernel side promises, by program (kselftest harness TESTs).
@@ -24,7 +24,8 @@ PROGRAMS = {
         "load_fails_cleanly_at_each_allocation", "crash_load_fails_cleanly_at_each_allocation",
         "file_load_fails_cleanly_at_each_allocation",
         "crash_file_load_fails_cleanly_at_each_allocation",
-        "fuzzed_segment_lists_match_the_model", "concurrent_loads_and_unloads"),
+        "fuzzed_segment_lists_match_the_model", "concurrent_loads_and_unloads",
+        "load_races_memory_offline"),
 }
 # What each series' kselftests promise, by the kernel line of the tree under
 # test: the v6.12 series has the segment-list and file-load cases, not the
@@ -52,6 +53,18 @@ MIN_FUZZ_LISTS = 1000
 # catches in a list's error path, a faster kernel would not see.
 FUZZ_LISTS = "kx.fuzz_lists"
 DEBUG_FUZZ_LISTS = 10000
+# The race of a load with memory going offline needs memory hotplug (the
+# server variant) and memory the guest can take offline: a DIMM the host
+# hot-adds (ACPI, so uefi), whose blocks stay offline until the test onlines
+# one.
+OFFLINE_RACE = ("kexec_stress_test", "load_races_memory_offline")
+DIMM_MIB = 1024
+
+
+def adds_dimm(ctx):
+    return ctx.variant == memory_hotplug.VARIANT and ctx.profile == "uefi"
+
+
 # The scripts that were there before: they need IKCONFIG and IMA or secure
 # boot, which no workbench config or profile has, so they may skip (with a
 # reason) everywhere; they must never fail.
@@ -69,6 +82,8 @@ def may_skip(ctx):
         allowed.add(NOMAP)
     if ctx.variant != "debug":
         allowed |= set(FAULT_INJECTION)
+    if not adds_dimm(ctx):
+        allowed.add(OFFLINE_RACE)
     return allowed
 
 
@@ -136,8 +151,14 @@ def run(ctx):
     lists = DEBUG_FUZZ_LISTS if ctx.variant == "debug" else None
     words = ["kx.gen=0", *crash] + ([] if asked is not None else [f"{FUZZ_SEED}={seed}"])
     words += [f"{FUZZ_LISTS}={lists}"] if lists else []
+    words += ["kx.dimm=1", "memhp_default_state=offline"] if adds_dimm(ctx) else []
     spec = ctx.spec(image, initrd, ctx.append(*words), disk)
-    boot = machine.boot(spec, ctx.log, ctx.boot_timeout() * 2)
+    if adds_dimm(ctx):
+        spec.dimm_mib, spec.qmp = DIMM_MIB, work / "qmp.sock"
+        boot = memory_hotplug.boot_adding_dimm(spec, ctx.log, ctx.boot_timeout() * 2,
+                                               DIMM_MIB)
+    else:
+        boot = machine.boot(spec, ctx.log, ctx.boot_timeout() * 2)
     # JSON-able (the result keeps them for ./kx judge): lists, not sets.
     ctx.judge_args = [{"programs": {k: list(c) for k, c in programs.items()},
                        "scripts": list(SCRIPTS), "may_skip": sorted(may_skip(ctx), key=str),
@@ -263,6 +284,9 @@ FUZZ = re.compile(r"fuzz seed (\d+): (\d+) lists, (\d+) loaded, (\d+) refused")
 CONCURRENCY = re.compile(r"concurrency: (\d+) s, (\d+) processes: (\d+) loads, (\d+) unloads, "
                          r"(\d+) crash loads, (\d+) file loads, (\d+) crash size writes, "
                          r"(\d+) busy, (\d+) reads")
+OFFLINE_RACE_SAYS = re.compile(r"memory offline race: (\d+) s, block (0x[0-9a-f]+)\+(0x[0-9a-f]+): "
+                               r"(\d+) loads, (\d+) refused offline, (\d+) offlines, "
+                               r"(\d+) refused loaded")
 # warn_alloc() reports a failed allocation with a stack dump: under fault
 # injection that is the kernel doing what it should, and the one "Call
 # trace:" that follows each such report is excused.
@@ -323,6 +347,16 @@ def check_stress(v, p, summary, expect):
         v.metrics |= {"concurrency_s": secs, "concurrency_loads": loads,
                       "concurrency_crash_loads": crash, "concurrency_file_loads": files,
                       "concurrency_crash_size_writes": sizes, "concurrency_busy": busy}
+    race = OFFLINE_RACE_SAYS.search(said)
+    if ".".join(OFFLINE_RACE) in ok and v.require(
+            race is not None, f"{STRESS}: the race with memory offline printed no summary"):
+        loads, load_refusals, offlines, offline_refusals = (int(x) for x in race.groups()[3:])
+        v.require(min(loads, load_refusals, offlines, offline_refusals) > 0,
+                  f"{STRESS}: the race with memory offline was not run both ways: "
+                  f"{race.group(0)}")
+        v.metrics |= {"offline_race_loads": loads, "offline_race_load_refusals": load_refusals,
+                      "offline_race_offlines": offlines,
+                      "offline_race_offline_refusals": offline_refusals}
 
 
 def judge(boot, ctx, expect):
