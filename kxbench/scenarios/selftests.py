@@ -55,8 +55,7 @@ FUZZ_LISTS = "kx.fuzz_lists"
 DEBUG_FUZZ_LISTS = 10000
 # The race of a load with memory going offline needs memory hotplug (the
 # server variant) and memory the guest can take offline: a DIMM the host
-# hot-adds (ACPI, so uefi), whose blocks stay offline until the test onlines
-# one.
+# hot-adds (ACPI, so uefi), which the guest onlines movable.
 OFFLINE_RACE = ("kexec_stress_test", "load_races_memory_offline")
 DIMM_MIB = 1024
 
