@@ -402,7 +402,7 @@ def selftests_judge(i):
 def test_selftests_baseline_passes():
     v = selftests_judge(selftests_inputs())
     assert v.passed, v.reasons
-    assert len(v.evidence["summary"]["passed"]) == 18
+    assert len(v.evidence["summary"]["passed"]) == 19
     assert set(v.evidence["summary"]["skipped"]) == set(selftests.SCRIPTS)
 
 
@@ -460,6 +460,11 @@ def script_must_run(i):
     ("fuzz-silent", lines_drop(STRESS_LOG + "fuzzed_segment_lists_match_the_model:"), "kexec_stress_test: the fuzzer printed no summary"),
     ("concurrency-silent", lines_drop(STRESS_LOG + "concurrent_loads_and_unloads:"),
      "kexec_stress_test: the concurrency case printed no summary"),
+    ("offline-race-silent", lines_drop(STRESS_LOG + "load_races_memory_offline:"),
+     "kexec_stress_test: the race with memory offline printed no summary"),
+    ("offline-race-one-sided",
+     lines_edit(STRESS_LOG + "load_races_memory_offline:", " 14 offlines", " 0 offlines"),
+     "kexec_stress_test: the race with memory offline was not run both ways"),
     ("no-reboot-after-the-tests", lines_drop("KX-EXEC"),
      "gen 0: kexec -e did not reach gen 1's userspace"),
 )
