@@ -14,6 +14,8 @@ offline follow, then an unload, an offline and, at EJECT-UNLOADED, a removal
 that must succeed. Last, a kexec reboot with a fresh token and payload.
 Pass: all of that as stated, and the reboot's own evidence.
 """
+import contextlib
+
 from .. import machine
 from ..qmp import Qmp
 from . import common, kexec_reboot
@@ -25,25 +27,21 @@ EJECT_WAIT_LOADED_S = 8     # the guest waits 10 s before it looks again
 EJECT_WAIT_UNLOADED_S = 25
 
 
-def add_dimm(qmp, mib):
-    """Hot-add a pc-dimm of MIB, dimm0, over QMP."""
-    qmp.execute("object-add", **{"qom-type": "memory-backend-ram", "id": "dimm0",
-                                 "size": mib << 20})
-    qmp.execute("device_add", driver="pc-dimm", id="dimm0", memdev="dimm0")
-
-
-def boot_adding_dimm(spec, log, timeout, mib):
-    """Boot SPEC (with dimm_mib and qmp set) and hot-add a DIMM of MIB when
-    the guest says KX-MEMHP-READY; the boot's result."""
+@contextlib.contextmanager
+def with_dimm(spec, log, timeout, mib):
+    """Boot SPEC (with dimm_mib and qmp set); when the guest says
+    KX-MEMHP-READY, hot-add a pc-dimm of MIB, dimm0, over QMP. Yields the
+    machine and its QMP connection."""
     with machine.Machine(spec, log, timeout) as m:
         qmp = Qmp(spec.qmp)
         try:
             if m.wait_for("KX-MEMHP-READY") is not None:
-                add_dimm(qmp, mib)
-            m.wait_exit()
+                qmp.execute("object-add", **{"qom-type": "memory-backend-ram", "id": "dimm0",
+                                             "size": mib << 20})
+                qmp.execute("device_add", driver="pc-dimm", id="dimm0", memdev="dimm0")
+            yield m, qmp
         finally:
             qmp.close()
-    return m.result
 
 
 def run(ctx):
@@ -52,21 +50,14 @@ def run(ctx):
     spec.dimm_mib, spec.qmp = DIMM_MIB, ctx.workdir / "qmp.sock"
     spec.append += " memhp_default_state=offline"
     deleted = {}
-    with machine.Machine(spec, ctx.log, ctx.boot_timeout() * 3) as m:
-        qmp = Qmp(spec.qmp)
-        try:
-            if m.wait_for("KX-MEMHP-READY") is not None:
-                add_dimm(qmp, DIMM_MIB)
-            for tag, key, wait in (("KX-MEMHP-EJECT-LOADED", "loaded", EJECT_WAIT_LOADED_S),
-                                   ("KX-MEMHP-EJECT-UNLOADED", "unloaded",
-                                    EJECT_WAIT_UNLOADED_S)):
-                if m.wait_for(tag) is None:
-                    break
-                qmp.execute("device_del", id="dimm0")
-                deleted[key] = qmp.wait_event("DEVICE_DELETED", wait, device="dimm0") is not None
-            m.wait_exit()
-        finally:
-            qmp.close()
+    with with_dimm(spec, ctx.log, ctx.boot_timeout() * 3, DIMM_MIB) as (m, qmp):
+        for tag, key, wait in (("KX-MEMHP-EJECT-LOADED", "loaded", EJECT_WAIT_LOADED_S),
+                               ("KX-MEMHP-EJECT-UNLOADED", "unloaded", EJECT_WAIT_UNLOADED_S)):
+            if m.wait_for(tag) is None:
+                break
+            qmp.execute("device_del", id="dimm0")
+            deleted[key] = qmp.wait_event("DEVICE_DELETED", wait, device="dimm0") is not None
+        m.wait_exit()
     ctx.judge_args = [expect, deleted]
     return judge(m.result, ctx, expect, deleted)
 
