@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from . import sources, tree
+from . import pins, sources, tree
 from .util import CACHE, REPO, KxError, log, run
 
 KERNELS = ("base", "series", "upstream", "base-6.12", "series-6.12")
@@ -47,6 +47,18 @@ def kernel_line(src):
     if len(found) != 2:
         raise KxError(f"{src}/Makefile names no VERSION and PATCHLEVEL")
     return f"{found['VERSION']}.{found['PATCHLEVEL']}"
+
+
+def line_of(kernel, tree_dir=None):
+    """KERNEL's line ('5.10', '6.12') by its pinned version, without
+    unpacking it; a tree's (TREE_DIR) from its Makefile."""
+    if tree_dir:
+        return kernel_line(tree_dir)
+    series = tree.of_kernel(kernel)
+    base = series.base if series else kernel
+    if base not in pins.KERNELS:
+        raise KxError(f"the line of kernel {kernel!r} is unknown without its tree")
+    return ".".join(pins.KERNELS[base]["version"].split(".")[:2])
 
 
 def fragment(config, variant="", kernel=None, line="5.10"):

@@ -110,7 +110,8 @@ def rejudge(log):
                          cpu=record["cpu"], mem=record["mem"], smp=record["smp"],
                          payload_mib=record["payload_mib"], gens=record.get("gens", 1),
                          timeout=record.get("timeout"), append_extra=record.get("append", ""),
-                         variant=record.get("variant", ""), run_id=record["run"])
+                         variant=record.get("variant", ""), run_id=record["run"],
+                         tree=(record.get("tree") or {}).get("path"))
     verdict = module.judge(*boots, ctx, *record["judge_args"])
     verdict.status = status_of(verdict)
     return verdict, record

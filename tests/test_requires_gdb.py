@@ -14,7 +14,8 @@ import pytest
 
 from kxbench import kbuild, util
 from kxbench.armpt import Run
-from kxbench.scenarios import memory_hotplug, mmu_state, ptwalk, reloc_fault, selftests
+from kxbench.scenarios import (features, memory_hotplug, mmu_state, ptwalk, reloc_fault,
+                               selftests)
 from test_ptwalk import GOOD_COPY, HOLE, IDMAP, LIVE, RAM, SAMPLE, copy_of
 from test_ptwalk import lines as ptwalk_lines
 from test_ptwalk import walk
@@ -124,7 +125,7 @@ VHE_JUMP = {**st(2, OFF), "e2h": 1}
 
 
 def vhe_judge(samples, jump=VHE_JUMP, **ctx_kw):
-    c = ctx("mmu-state", cpu="max", variant="server", **ctx_kw)
+    c = ctx("mmu-state", **{"cpu": "max", "variant": "server", **ctx_kw})
     return mmu_state.judge(boot(*with_features(reboot_lines())), c, reboot_expect(), samples,
                            jump, MMU_OFF, TLBI, CLEANS)
 
@@ -140,6 +141,28 @@ def test_mmu_state_under_vhe_wants_the_copy_at_el2_with_e2h():
     # Without VHE (EL1 profile, or another CPU) the copy belongs at EL1.
     fails_with(vhe_judge([VHE_COPY] * 3, profile="dt-el1"),
                "3 of 3 copy samples lacked EL1 with M, C and I set")
+
+
+def test_vhe_is_expected_where_the_kernel_takes_it():
+    """Every line after v5.10 runs at EL2 under VHE wherever the CPU and the
+    profile offer it; v5.10 only when built with ARM64_VHE (server)."""
+    for kernel in ("series-6.12", "base-6.12", "upstream"):
+        assert features.runs_vhe(ctx("mmu-state", config="16k-47", kernel=kernel))
+        assert features.runs_vhe(ctx("mmu-state", kernel=kernel, cpu="max", profile="uefi"))
+        assert not features.runs_vhe(ctx("mmu-state", kernel=kernel))     # cortex-a57
+        assert not features.runs_vhe(ctx("mmu-state", config="16k-47", kernel=kernel,
+                                         profile="dt-el1"))
+    assert not features.runs_vhe(ctx("mmu-state", config="16k-47"))
+    assert features.runs_vhe(ctx("mmu-state", cpu="max", variant="server"))
+    assert features.expected(ctx("kdump", config="16k-47", kernel="series-6.12")) == \
+        {"vhe": "yes"}
+
+
+def test_mmu_state_of_a_v612_kernel_on_a_vhe_cpu_wants_the_copy_at_el2():
+    v = vhe_judge([VHE_COPY] * 3, kernel="series-6.12", variant="")
+    assert v.passed, v.reasons
+    fails_with(vhe_judge([COPY] * 3, kernel="series-6.12", variant=""),
+               "3 of 3 copy samples lacked EL2 under E2H with M, C and I set; first: EL1")
 
 
 # reloc-fault ----------------------------------------------------------------
@@ -185,6 +208,18 @@ ROUTINE = parked()["routine"]
 def test_reloc_fault_fails_on_each_broken_requirement(mutate, needle):
     assert reloc_judge(reloc_inputs()).passed
     fails_with(reloc_judge(mutate(reloc_inputs())), needle)
+
+
+def test_reloc_fault_under_vhe_parks_at_el2_in_its_registers():
+    """A v6.12 kernel on cpu max copies at EL2 with E2H: the fault is taken
+    there, to the routine's vectors that VBAR_EL2 then holds."""
+    c = ctx("reloc-fault", config="16k-47", kernel="series-6.12")
+    lines = reloc_inputs()["lines"]
+    v = reloc_fault.judge(boot(*lines), c, parked(cpsr=0x3c9))
+    assert v.passed, v.reasons
+    fails_with(reloc_fault.judge(boot(*lines), c, parked()), "parked at EL1, expected EL2")
+    fails_with(reloc_fault.judge(boot(*lines), c, parked(cpsr=0x3c9, vbar_el1=ROUTINE)),
+               f"VBAR_EL2 {ROUTINE:#x} is not the routine's vectors")
 
 
 # ptwalk ---------------------------------------------------------------------
@@ -305,6 +340,24 @@ def test_ptwalk_fails_on_each_broken_table_rule(mutate, needle):
     # The first offence is what the verdict names as its first bad line.
     assert v.evidence["first_offence"] in v.reasons
     assert v.first_bad_line == v.evidence["first_offence"]
+
+def test_ptwalk_under_vhe_wants_the_copy_at_el2_with_e2h():
+    """A v6.12 kernel on cpu max copies at EL2 with E2H, through the copy
+    that TTBR1_EL2 then holds (read in place of TTBR1_EL1)."""
+    i = ptwalk_inputs()
+    c = ctx("ptwalk", kernel="series-6.12", cpu="max")
+    lines = with_features(i["lines"], kvm="none", pac="no")
+
+    def judge(sample):
+        return ptwalk.judge(boot(*lines), c, i["expect"], i["live"], sample, i["walks"])
+    v = judge({**i["sample"], "el": 2, "e2h": 1})
+    assert v.passed, v.reasons
+    fails_with(judge(i["sample"]), "the relocation ran without the MMU at EL2 under E2H: EL1")
+    fails_with(judge({**i["sample"], "el": 2}), "the relocation ran without the MMU at EL2 "
+                                                "under E2H: EL2")
+    assert mmu_state.translation_regs({"el": 2, "e2h": 1})["ttbr1"] == "TTBR1_EL2"
+    assert mmu_state.translation_regs({"el": 2})["ttbr1"] == "TTBR1_EL1"
+    assert mmu_state.translation_regs({"el": 1})["tcr"] == "TCR_EL1"
 
 
 # memory-hotplug -------------------------------------------------------------

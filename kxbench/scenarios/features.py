@@ -4,7 +4,8 @@ Every boot prints KX-FEATURES: whether the kernel runs at EL2 under VHE,
 who owns EL2 (KVM with VHE, KVM without it, or nobody), whether KPTI and
 pointer authentication are on, and the VA size the kernel really uses. A
 cell of the server build variant requires each of them to be what its CPU,
-profile and command line give; a 64k-52 cell requires 52-bit VA on a CPU
+profile and command line give; any cell whose kernel takes VHE where the
+CPU offers it (every line but v5.10, see runs_vhe()) requires VHE; a 64k-52 cell requires 52-bit VA on a CPU
 with LVA (max) and the 48-bit fallback on one without. With
 debug_pagealloc=on, every boot must show free memory unmapped from the
 linear map (KX-LINEAR). With nokaslr every kernel must say KASLR was
@@ -16,7 +17,7 @@ kernel to show KASAN, kmemleak, lockdep and fault injection working
 record the lines without requiring them, so that logs from before them
 still judge.
 """
-from .. import evidence
+from .. import evidence, kbuild
 
 VA_BITS = {"4k-48": 48, "4k-39": 39, "16k-47": 47, "64k-48": 48, "64k-52": 52}
 ON, OFF = ("1", "on", "y", "yes", "true"), ("0", "off", "n", "no", "false")
@@ -32,14 +33,25 @@ def yes(flag):
     return "yes" if flag else "no"
 
 
+def runs_vhe(ctx):
+    """Whether the cell's kernels run at EL2 under VHE: the CPU has it (max),
+    the profile enters at EL2, and the kernel takes it. Every line since
+    v5.12 takes VHE wherever it is offered (ARM64_VHE is gone); a v5.10
+    kernel only when built with ARM64_VHE, as the server variant is."""
+    return ctx.cpu == "max" and ctx.expected_el == 2 and (
+        ctx.variant == "server" or kbuild.line_of(ctx.kernel, ctx.tree) != "5.10")
+
+
 def expected(ctx):
     """{KX-FEATURES key: value} this cell's kernels must report."""
     want = {}
     if ctx.config == "64k-52":
         want["va_bits"] = "52" if ctx.cpu == "max" else "48"
+    vhe = runs_vhe(ctx)
+    if vhe:
+        want["vhe"] = "yes"
     if ctx.variant == "server":
         el2 = ctx.expected_el == 2
-        vhe = ctx.cpu == "max" and el2
         want |= {"vhe": yes(vhe), "kvm": "vhe" if vhe else "nvhe" if el2 else "none",
                  "pac": yes(ctx.cpu == "max")}
         want.setdefault("va_bits", str(VA_BITS[ctx.config]))

@@ -182,6 +182,22 @@ def regime(el):
     return max(el, 1)
 
 
+def copy_regime(ctx):
+    """(EL, VHE) the cell's relocation copies at: a VHE kernel runs at EL2
+    and copies there, with HCR_EL2.E2H set; any other copies at EL1, EL2
+    parked in the hyp stub."""
+    vhe = features.runs_vhe(ctx)
+    return (2 if vhe else 1), vhe
+
+
+def translation_regs(st):
+    """The gdbstub names of the TTBR0, TTBR1 and TCR that govern a CPU in
+    state ST: under VHE (EL2, E2H set) the kernel's *_EL1 accesses reach
+    EL2's registers."""
+    el = "EL2" if st["el"] == 2 and st.get("e2h") else "EL1"
+    return {k: f"{k.upper()}_{el}" for k in ("ttbr0", "ttbr1", "tcr")}
+
+
 def read_state(stub):
     pc, cpsr = stub.reg("pc"), stub.reg("cpsr")
     el = (cpsr >> 2) & 3
@@ -358,10 +374,7 @@ def judge(boot, ctx, expect, samples, jump, mmu_off, tlbis, cleans):
     v = kexec_reboot.judge(boot, ctx, expect)
     copy = [st for st in samples if not is_tail(st, mmu_off)]
     tail = [st for st in samples if is_tail(st, mmu_off)]
-    # A VHE kernel runs at EL2 and copies there, with HCR_EL2.E2H set;
-    # any other copies at EL1, EL2 parked in the hyp stub.
-    vhe = features.expected(ctx).get("vhe") == "yes"
-    copy_el = 2 if vhe else 1
+    copy_el, vhe = copy_regime(ctx)
     where = f"EL{copy_el}" + (" under E2H" if vhe else "")
     if v.require(len(copy) >= MIN_COPY_SAMPLES,
                  f"{len(copy)} samples stopped inside the relocation routine's copy, "

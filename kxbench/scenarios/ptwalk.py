@@ -8,7 +8,9 @@ live TTBR1 (the linear map's VA-to-PA offset, which KASLR changes at every
 boot). From KX-EXEC on, the host samples as mmu-state does until a sample
 lands inside arm64_relocate_new_kernel after its switch to the copy of the
 linear map and, still stopped there, walks the TTBR1 and TTBR0 tables by
-physical reads (QEMU's Qqemu.PhyMemMode).
+physical reads (QEMU's Qqemu.PhyMemMode). A kernel that runs at EL2 under
+VHE copies there: its TTBR0, TTBR1 and TCR are then EL2's, which its
+*_EL1 accesses reach.
 
 Holes: under the DT profiles the scenario adds a 12 KiB reserved-memory
 no-map region at an address aligned to no block and, with 16K and 64K
@@ -124,7 +126,8 @@ def live_linear_map(m, stub, code):
                if "KX-FEATURES" in ln.text)
     stub.interrupt()
     st = mmu_state.read_state(stub)
-    ttbr1 = stub.reg("TTBR1_EL1")
+    regs = mmu_state.translation_regs(st)
+    ttbr1 = stub.reg(regs["ttbr1"])
     for _ in range(LIVE_STOP_TRIES):
         if st["el"] > 0 and not (kpti and ttbr1 & USER_ASID_FLAG):
             break
@@ -132,9 +135,10 @@ def live_linear_map(m, stub, code):
         time.sleep(0.01)
         stub.interrupt()
         st = mmu_state.read_state(stub)
-        ttbr1 = stub.reg("TTBR1_EL1")
+        regs = mmu_state.translation_regs(st)
+        ttbr1 = stub.reg(regs["ttbr1"])
     try:
-        tcr = stub.reg("TCR_EL1")
+        tcr = stub.reg(regs["tcr"])
         hit = None
         if mapped:
             with stub.physical() as read:
@@ -185,11 +189,12 @@ def stop_at(stub, code, addr):
 
 
 def walk_here(stub, st):
-    """The sample's translation registers, and (at EL1 with the MMU on) the
-    tables they point at."""
-    st.update(ttbr0=stub.reg("TTBR0_EL1"), ttbr1=stub.reg("TTBR1_EL1"),
-              tcr=stub.reg("TCR_EL1"))
-    if st["el"] != 1 or not st["sctlr"] & mmu_state.SCTLR_M:
+    """The sample's translation registers (EL2's under VHE), and (with the
+    MMU on, at EL1 or at EL2 under VHE) the tables they point at."""
+    regs = mmu_state.translation_regs(st)
+    st.update({k: stub.reg(name) for k, name in regs.items()})
+    in_kernel_regime = st["el"] == 1 or regs["tcr"] == "TCR_EL2"
+    if not in_kernel_regime or not st["sctlr"] & mmu_state.SCTLR_M:
         return st, {}
     t0 = time.monotonic()
     with stub.physical() as read:
@@ -335,8 +340,12 @@ def judge(boot, ctx, expect, live, sample, walks):
         v.require(not live["in_routine"], "the live translation stopped in the relocation")
     if v.require(sample is not None,
                  "no sample stopped inside the relocation routine past its TTBR1 switch"):
-        v.require(sample["el"] == 1 and sample["sctlr"] & mmu_state.SCTLR_M,
-                  f"the relocation ran without the MMU at EL1: {mmu_state.describe(sample)}")
+        copy_el, vhe = mmu_state.copy_regime(ctx)
+        where = f"EL{copy_el}" + (" under E2H" if vhe else "")
+        v.require(sample["el"] == copy_el and bool(sample.get("e2h")) == vhe and
+                  sample["sctlr"] & mmu_state.SCTLR_M,
+                  f"the relocation ran without the MMU at {where}: "
+                  f"{mmu_state.describe(sample)}")
         v.require(not live or sample["ttbr1"] != live["ttbr1"],
                   "TTBR1 in the relocation is the live kernel's, not a copy")
     for w in walks.values():

@@ -6,7 +6,8 @@ sample is inside the relocation routine, a hardware breakpoint stops it at
 copy_page's first load; the host points that load's base register at the
 kernel image's own address of the routine, which the copy of the linear map
 does not map (the old kernel's vectors are there too), and lets it run. The
-load takes a translation fault at EL1. After PARK_WAIT_S the host stops the
+load takes a translation fault at EL1 (at EL2 under VHE, which then holds
+what follows in its *_EL2 registers). After PARK_WAIT_S the host stops the
 guest and reads PC, VBAR_EL1, ESR_EL1, FAR_EL1 and ELR_EL1.
 Pass: the PC is in the vector table VBAR_EL1 points at, VBAR_EL1 is the one
 in the routine's own page (its physical copy's address plus PARK_OFFSET),
@@ -30,6 +31,10 @@ PARK_WAIT_S = 0.5
 # What the host reads at the park, by QEMU's names (VBAR_EL1 is "VBAR").
 PARK_REGS = {"pc": "pc", "cpsr": "cpsr", "vbar_el1": "VBAR", "esr_el1": "ESR_EL1",
              "far_el1": "FAR_EL1", "elr_el1": "ELR_EL1"}
+# ... and under VHE, where the kernel's *_EL1 accesses reach EL2's registers
+# and its exceptions are taken to EL2: the *_el1 keys hold those.
+PARK_REGS_VHE = {**PARK_REGS, "vbar_el1": "VBAR_EL2", "esr_el1": "ESR_EL2",
+                 "far_el1": "FAR_EL2", "elr_el1": "ELR_EL2"}
 
 
 def first_load(vmlinux):
@@ -71,7 +76,9 @@ def inject(m, stub, code, load_off, base_reg, bad_va):
             stub.cont()
             time.sleep(PARK_WAIT_S)
             stub.interrupt()
-            regs = {key: stub.reg(name) for key, name in PARK_REGS.items()}
+            vhe = mmu_state.read_state(stub).get("e2h")
+            regs = {key: stub.reg(name)
+                    for key, name in (PARK_REGS_VHE if vhe else PARK_REGS).items()}
             stub.cont()
             return {"routine": routine, "load": stopped_at, "bad_va": bad_va,
                     "base_reg": base_reg, **regs}
@@ -110,22 +117,24 @@ def judge(boot, ctx, park):
         v.first_bad_line = common.first_bad(boot)
         return v
     v.evidence["park"] = {k: (hex(x) if isinstance(x, int) else x) for k, x in park.items()}
+    # The copy, and so the fault, runs at EL2 under VHE: its registers then.
+    el = mmu_state.copy_regime(ctx)[0]
     vbar, pc = park["vbar_el1"], park["pc"]
     v.require(vbar == park["routine"] + PARK_OFFSET,
-              f"VBAR_EL1 {vbar:#x} is not the routine's vectors at "
+              f"VBAR_EL{el} {vbar:#x} is not the routine's vectors at "
               f"{park['routine'] + PARK_OFFSET:#x}")
     v.require(vbar <= pc < vbar + VECTORS_SIZE,
-              f"PC {pc:#x} is not in the vectors at VBAR_EL1 {vbar:#x}")
+              f"PC {pc:#x} is not in the vectors at VBAR_EL{el} {vbar:#x}")
     ec = (park["esr_el1"] >> 26) & 0x3f
-    v.require(ec == EC_DABT_CUR, f"ESR_EL1 {park['esr_el1']:#x}: class {ec:#x}, "
-                                 f"expected a data abort at EL1 ({EC_DABT_CUR:#x})")
+    v.require(ec == EC_DABT_CUR, f"ESR_EL{el} {park['esr_el1']:#x}: class {ec:#x}, "
+                                 f"expected a data abort at EL{el} ({EC_DABT_CUR:#x})")
     v.require(park["far_el1"] == park["bad_va"],
-              f"FAR_EL1 {park['far_el1']:#x}, expected the injected {park['bad_va']:#x}")
+              f"FAR_EL{el} {park['far_el1']:#x}, expected the injected {park['bad_va']:#x}")
     v.require(park["elr_el1"] == park["load"],
-              f"ELR_EL1 {park['elr_el1']:#x}, expected the load at {park['load']:#x}")
-    v.require(((park["cpsr"] >> 2) & 3) == 1, f"parked at EL{(park['cpsr'] >> 2) & 3}, "
-                                              "expected EL1")
+              f"ELR_EL{el} {park['elr_el1']:#x}, expected the load at {park['load']:#x}")
+    v.require(((park["cpsr"] >> 2) & 3) == el, f"parked at EL{(park['cpsr'] >> 2) & 3}, "
+                                               f"expected EL{el}")
     if not v.passed:
-        v.first_bad_line = (f"parked: PC={pc:#x} VBAR_EL1={vbar:#x} "
-                            f"ESR_EL1={park['esr_el1']:#x}")
+        v.first_bad_line = (f"parked: PC={pc:#x} VBAR_EL{el}={vbar:#x} "
+                            f"ESR_EL{el}={park['esr_el1']:#x}")
     return v
