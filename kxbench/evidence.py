@@ -72,6 +72,8 @@ SCHEMA = {
     "KX-MEMHP-READY": "gen:int",
     "KX-MEMHP-LOAD-OFFLINE": "offline:int of:int rc:int in_dimm:word loaded:int error:word "
                              "segments:word",
+    "KX-SELFTESTS-DIMM": "blocks:int online_movable:int",
+    "KX-MEMHP-FILE-OFFLINE": "offline:int of:int rc:int loaded:int error:word",
     "KX-MEMHP-ADDED": "blocks:int lo:hex hi:hex online:int",
     "KX-MEMHP-LOADED": "i:int rc:int in_dimm:word loaded:int segments:word",
     "KX-MEMHP-OFFLINE-LOADED": "i:int offlined:int of:int refusals:int",

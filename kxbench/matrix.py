@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runner
-from .scenarios import SCENARIOS as MODULES, features, hibernate, kdump, kexec_reboot
+from .scenarios import (SCENARIOS as MODULES, features, hibernate, kdump, kexec_reboot,
+                        selftests)
 from .util import CACHE, REPO
 
 CONFIGS = ("4k-48", "4k-39", "16k-47", "64k-48", "64k-52")
@@ -258,6 +259,9 @@ def edge_cells():
     # ... and on a kernel with memory hotplug, where a load races memory
     # going offline (a hot-added DIMM's).
     out += [Cell("selftests", "4k-48", "uefi", variant="server")]
+    # ... and with that DIMM left offline at the top of RAM, where neither
+    # the fuzzer's model nor kexec_file_load() may place a segment.
+    out += [Cell("selftests", "4k-48", "uefi", variant="server", append=selftests.DIMM_OFFLINE)]
     return out
 
 

@@ -1,8 +1,10 @@
 """The selftests verdict: it passes only when every expected kselftest case
 said ok, and lists allowed skips as skipped, never as passed."""
+from pathlib import Path
+
 import pytest
 
-from kxbench import kbuild, util
+from kxbench import kbuild, runner, util
 from kxbench.machine import Boot, Line
 from kxbench.scenarios import common, selftests
 
@@ -353,3 +355,36 @@ def test_a_run_asked_for_more_lists_must_fuzz_them_all():
     v = judge(swap(guest(efi="yes"), "3000 lists", "10000 lists"),
               fuzz_lists=selftests.DEBUG_FUZZ_LISTS)
     assert v.passed, v.reasons
+
+
+GOLDEN = Path(__file__).resolve().parent / "fixtures" / "logs"
+
+
+def rejudged_with(tmp_path, stem, old, new):
+    """The verdict on the saved log STEM with OLD replaced by NEW."""
+    text = (GOLDEN / f"{stem}.log").read_text()
+    assert old in text
+    log = tmp_path / f"{stem}.log"
+    log.write_text(text.replace(old, new))
+    log.with_suffix(".json").write_text((GOLDEN / f"{stem}.json").read_text())
+    return runner.rejudge(log)[0]
+
+
+@pytest.mark.parametrize("stem, old, new, needle", [
+    ("selftests-server-offline-race-pass", "KX-SELFTESTS-DIMM", "XX-SELFTESTS-DIMM",
+     "the guest saw no DIMM's memory blocks appear"),
+    ("selftests-server-offline-race-pass", "online_movable=1", "online_movable=0",
+     "the DIMM's 1 blocks: 0 online movable, 1 wanted"),
+    ("selftests-server-dimm-offline-pass", "online_movable=0", "online_movable=1",
+     "the DIMM's 1 blocks: 1 online movable, 0 wanted"),
+    ("selftests-server-dimm-offline-pass", "blocks=1 online", "blocks=0 online",
+     "the DIMM's 0 blocks: 0 online movable"),
+])
+def test_selftests_with_a_dimm_want_it_there_as_the_cell_asks(tmp_path, stem, old, new,
+                                                              needle):
+    """Real server runs: the race needs the DIMM online movable, the offline
+    cell needs it offline; a DIMM missing or in the other state fails."""
+    assert runner.rejudge(GOLDEN / f"{stem}.log")[0].passed
+    v = rejudged_with(tmp_path, stem, old, new)
+    assert not v.passed
+    assert any(needle in r for r in v.reasons), v.reasons

@@ -379,7 +379,8 @@ def test_reloc_fault_passes_only_when_parked_in_the_routines_vectors():
 
 
 def memhp_lines(offlined_loaded="0", refusals="2", loop_loaded="0", gone="yes", in_dimm="yes",
-                offline_load="rc=255 in_dimm=yes loaded=0 error=Cannot_assign_requested_address"):
+                offline_load="rc=255 in_dimm=yes loaded=0 error=Cannot_assign_requested_address",
+                file_load="offline=1 of=1 rc=0 loaded=1 error=none"):
     segs = "0xc0000000+0x100000,"
     load = [f"KX-MEMHP-LOADED i={i} rc=0 in_dimm={in_dimm} loaded=1 segments={segs}"
             for i in range(memory_hotplug.ROUNDS + 1)]
@@ -387,6 +388,7 @@ def memhp_lines(offlined_loaded="0", refusals="2", loop_loaded="0", gone="yes", 
     return ([lines[0], "KX-MEMHP-READY gen=0",
              f"KX-MEMHP-LOAD-OFFLINE offline=1 of=1 {offline_load} segments={segs}"
              if offline_load else "KX-NOTHING",
+             f"KX-MEMHP-FILE-OFFLINE {file_load}" if file_load else "KX-NOTHING",
              "KX-MEMHP-ADDED blocks=1 lo=0xc0000000 hi=0xffffffff online=1", load[0],
              f"KX-MEMHP-OFFLINE-LOADED i=0 offlined={offlined_loaded} of=1 refusals={refusals}",
              "KX-MEMHP-EJECT-LOADED gen=0", "KX-MEMHP-AFTER-EJECT present=1 online=1"] +
@@ -415,6 +417,12 @@ def test_memory_hotplug_passes_only_when_loaded_memory_stays_and_unloaded_goes()
                 "rc=255 in_dimm=yes loaded=0 error=Invalid_argument",
                 "rc=255 in_dimm=no loaded=0 error=Cannot_assign_requested_address", None):
         assert not memory_hotplug.judge(boot(*memhp_lines(offline_load=bad)), c,
+                                        reboot_expect(), ok).passed, bad
+    # kexec_file_load() placing a segment in the offline DIMM (version 3 as
+    # first written), or tried with the DIMM online, or not at all.
+    for bad in ("offline=1 of=1 rc=255 loaded=0 error=Cannot_assign_requested_address",
+                "offline=0 of=1 rc=0 loaded=1 error=none", None):
+        assert not memory_hotplug.judge(boot(*memhp_lines(file_load=bad)), c,
                                         reboot_expect(), ok).passed, bad
     # No reason in the log, segments outside the DIMM, no removal after unload.
     assert not memory_hotplug.judge(boot(*memhp_lines(refusals="0")), c, reboot_expect(),

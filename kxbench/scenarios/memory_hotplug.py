@@ -6,7 +6,8 @@ that follows is sound.
 hot-plugs memory through ACPI), with 2 GiB of RAM and room for a 1 GiB
 pc-dimm. When the guest says READY the host hot-adds the DIMM over QMP; the
 guest first loads into them while they are offline, which must be refused
-(EADDRNOTAVAIL), then onlines them movable and loads (kexec_load) with every segment
+(EADDRNOTAVAIL), and a kexec_file_load(), which places its segments itself,
+must succeed beside them; then it onlines them movable and loads (kexec_load) with every segment
 inside the DIMM, then tries to offline them. At EJECT-LOADED the host asks
 QEMU to remove the DIMM: the guest's ACPI eject must fail, so no
 DEVICE_DELETED may come. Three rounds of unload / offline / online / load /
@@ -78,6 +79,14 @@ def judge(boot, ctx, expect, deleted):
         v.require(xf["rc"] == "0" or xf["error"] == common.EADDRNOTAVAIL,
                   f"the load into offline memory failed with {xf['error']}, "
                   "not EADDRNOTAVAIL")
+    ln, ff = common.find(boot, "KX-MEMHP-FILE-OFFLINE")
+    if v.require(ln is not None, "no kexec_file_load() while the DIMM was offline"):
+        v.require(ff["offline"] == str(blocks),
+                  f"the file load beside offline memory proves nothing: {ff['offline']} of "
+                  f"{blocks} blocks offline")
+        v.require(ff["rc"] == "0" and ff["loaded"] == "1",
+                  f"kexec_file_load() failed with {ff['error']} while the DIMM was offline: "
+                  "it placed a segment in offline memory")
     v.require(blocks >= 1 and af["online"] == af["blocks"],
               f"{af['online']} of {blocks} DIMM blocks went online")
     for i in range(ROUNDS + 1):

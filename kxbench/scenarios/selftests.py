@@ -60,8 +60,25 @@ OFFLINE_RACE = ("kexec_stress_test", "load_races_memory_offline")
 DIMM_MIB = 1024
 
 
+# kx.dimm_state=offline: the guest leaves the DIMM offline, at the top of
+# RAM, where the fuzzer's model and kexec_file_load()'s placement must leave
+# it out; the race, which needs memory it can take offline, skips.
+DIMM_OFFLINE = "kx.dimm_state=offline"
+
+
 def adds_dimm(ctx):
     return ctx.variant == memory_hotplug.VARIANT and ctx.profile == "uefi"
+
+
+def check_dimm(v, boot, ctx):
+    """The DIMM the host added is there, online movable or, as asked,
+    offline: else the race or the offline memory went untested."""
+    ln, f = common.find(boot, "KX-SELFTESTS-DIMM")
+    if v.require(ln is not None, "the guest saw no DIMM's memory blocks appear"):
+        want = 0 if ctx.asks(DIMM_OFFLINE) else f["blocks"]
+        v.require(int(f["blocks"]) > 0 and f["online_movable"] == str(want),
+                  f"the DIMM's {f['blocks']} blocks: {f['online_movable']} online movable, "
+                  f"{want} wanted")
 
 
 # The scripts that were there before: they need IKCONFIG and IMA or secure
@@ -81,7 +98,7 @@ def may_skip(ctx):
         allowed.add(NOMAP)
     if ctx.variant != "debug":
         allowed |= set(FAULT_INJECTION)
-    if not adds_dimm(ctx):
+    if not adds_dimm(ctx) or ctx.asks(DIMM_OFFLINE):
         allowed.add(OFFLINE_RACE)
     return allowed
 
@@ -386,6 +403,8 @@ def judge(boot, ctx, expect):
                               "leak_lost_kb": before - after, "leak_tolerance_kb": tol})
         if tap["programs"].get(STRESS):
             check_stress(v, tap["programs"][STRESS], summary, expect)
+    if adds_dimm(ctx):
+        check_dimm(v, boot, ctx)
     kernel_errors = console_errors(texts)
     if kernel_errors:
         v.require(False, f"the console shows {kernel_errors[0]!r}")
