@@ -131,8 +131,9 @@ def cells():
 # (flat tables less nomap pages, parked vectors, the MMU-off code cleaned at
 # kexec -e, segment checks), and those v6.12 already passed, on its granules
 # under DT and UEFI; kdump with ,high/,low; hibernation with a no-map region
-# inside a page; its kselftests and KUnit suite. Crash kernel protection is
-# not part of it yet, so the crash-protect family has no v6.12 cells. Its
+# inside a page; its kselftests and KUnit suite; memory hotplug. Crash
+# kernel protection is not part of it yet, so the crash-protect family has
+# no v6.12 cells. Its
 # base passes the scenarios v6.12 already passes; where it must fail, the
 # tests of tests/test_scenarios.py say why.
 V612 = "series-6.12"
@@ -149,6 +150,12 @@ def v612_cells():
             Cell("kdump", "4k-48", "dt-el2", append=HIGH_LOW, kernel=V612)]
     out += [Cell("hibernate", c, "dt-el2", append=hibernate.SUB_PAGE_NOMAP, kernel=V612)
             for c in ("16k-47", "64k-48")]
+    # Memory hotplug (its server variant, under uefi): no memory goes offline
+    # under a loaded image, none offline is loaded into, and kexec_file_load()
+    # keeps out of a DIMM left offline at the top of RAM.
+    out += [Cell("memory-hotplug", "4k-48", "uefi", kernel=V612),
+            Cell("selftests", "4k-48", "uefi", variant="server", kernel=V612,
+                 append=selftests.DIMM_OFFLINE)]
     out += [Cell("selftests", "4k-48", p, kernel=V612) for p in ("dt-el2", "uefi")]
     out += [Cell("kunit", c, "dt-el2", kernel=V612) for c in ("4k-48", "64k-48")]
     out += [Cell(s, "4k-48", p, kernel=V612_BASE)
@@ -337,6 +344,9 @@ SERVER = ("series", "4k-48", "server")
 ROTATING_BUILDS = (("series", "4k-39", ""), ("series", "16k-47", ""),
                    ("series", "64k-52", ""), SERVER, (V612, "16k-47", ""),
                    (V612, "64k-48", ""))
+# The seeds that build the server variant also build the v6.12 series'
+# (memory hotplug is in it): its memory-hotplug cells run there.
+V612_SERVER = (V612, "4k-48", "server")
 # Every KUNIT_EVERY-th seed, the KUnit variant of one of these, in turn.
 KUNIT_BUILDS = tuple(("series", c, "kunit") for c in ("4k-48", "4k-39", "16k-47", "64k-48")) \
     + tuple((V612, c, "kunit") for c in ("4k-48", "64k-48"))
@@ -357,8 +367,10 @@ def build_of(cell):
 
 def builds(seed):
     """The kernels SEED may build, in the order make setup builds them."""
-    out = [*CORE_BUILDS, ("series", debug_config(seed), "debug"),
-           ROTATING_BUILDS[seed % len(ROTATING_BUILDS)]]
+    rotating = ROTATING_BUILDS[seed % len(ROTATING_BUILDS)]
+    out = [*CORE_BUILDS, ("series", debug_config(seed), "debug"), rotating]
+    if rotating == SERVER:
+        out.append(V612_SERVER)
     if seed % KUNIT_EVERY == 0:
         out.append(KUNIT_BUILDS[seed // KUNIT_EVERY % len(KUNIT_BUILDS)])
     return out

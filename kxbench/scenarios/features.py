@@ -5,8 +5,9 @@ who owns EL2 (KVM with VHE, KVM without it, or nobody), whether KPTI and
 pointer authentication are on, and the VA size the kernel really uses. A
 cell of the server build variant requires each of them to be what its CPU,
 profile and command line give; any cell whose kernel takes VHE where the
-CPU offers it (every line but v5.10, see runs_vhe()) requires VHE; a 64k-52 cell requires 52-bit VA on a CPU
-with LVA (max) and the 48-bit fallback on one without. With
+CPU offers it (every line but v5.10, see runs_vhe()) requires VHE; a
+64k-52 cell requires 52-bit VA on a CPU with LVA (max) and the 48-bit
+fallback on one without. With
 debug_pagealloc=on, every boot must show free memory unmapped from the
 linear map (KX-LINEAR). With nokaslr every kernel must say KASLR was
 disabled on the command line; with kx.kaslr=on (a workbench word the guest
