@@ -293,12 +293,16 @@ def bench(path=BENCH):
         report = json.loads(ptdump.read_text())
         out += ["", f"From ./kx bench --ptdump (started {report['started']}):"]
     if report.get("leaves"):
-        out += ["", "Linear-map leaf entries (ptdump, /sys/kernel/debug/kernel_page_tables;",
-                "translations count each block, page and contiguous run once):", ""]
-        out += table(["config", "kernel", "RAM MiB", "cmdline", "PUD", "PMD", "PTE",
-                      "translations"],
-                     [[lf.get("config", report["config"]), lf["kernel"], lf["mem"],
-                       lf["cmdline"], lf.get("leaf_pud", 0), lf.get("leaf_pmd", 0),
+        # One RAM size goes in the heading, so that the table fits 80 columns.
+        mems = sorted({lf["mem"] for lf in report["leaves"]})
+        ram = f" in {mems[0]} MiB guests" if len(mems) == 1 else ""
+        out += ["", f"Linear-map leaf entries{ram} (ptdump, kernel_page_tables in",
+                "debugfs; transl. counts each block, page and contiguous run once):", ""]
+        out += table(["config", "kernel", *(["MiB"] if not ram else []), "cmdline", "PUD",
+                      "PMD", "PTE", "transl."],
+                     [[lf.get("config", report["config"]), lf["kernel"],
+                       *([lf["mem"]] if not ram else []), lf["cmdline"],
+                       lf.get("leaf_pud", 0), lf.get("leaf_pmd", 0),
                        lf.get("leaf_pte", 0), lf.get("translations", "-")]
                       for lf in report["leaves"]])
     return "\n".join(out)

@@ -85,7 +85,8 @@ def test_bench_figures_come_from_bench_json():
     text = cover.bench(FIXTURES / "bench.json")
     assert row(text, "dt-el2", "1024", "32", "load", "overhead", "KiB")[-5:] == \
         ["568", "3792", "612", "1.077", "0.161"]
-    assert row(text, "4k-48", "series", "4096", "rodata=full")[-4:] == ["0", "3", "777", "-"]
+    assert row(text, "4k-48", "series", "rodata=full")[-4:] == ["0", "3", "777", "-"]
+    assert "Linear-map leaf entries in 4096 MiB guests" in text
     assert "quick mode" in text and "2026-01-04T00:00:00Z" in text
 
 
@@ -97,7 +98,7 @@ def test_the_leaf_table_of_every_config_comes_from_ptdump_json(tmp_path):
     (tmp_path / "ptdump.json").write_text(json.dumps(
         {"started": "2026-12-01T00:00:00Z", "config": "4k-48", "leaves": [leaf]}))
     text = cover.bench(tmp_path / "bench.json")
-    assert row(text, "64k-48", "series", "4096", "rodata=on", "crashkernel=256M")[-4:] == \
+    assert row(text, "64k-48", "series", "rodata=on", "crashkernel=256M")[-4:] == \
         ["0", "0", "65536", "2048"]
     assert "2026-12-01T00:00:00Z" in text and "777" not in text
 
@@ -298,3 +299,15 @@ def test_each_series_letter_reports_its_own_kernels_only():
         cover.select()
     kept, left = cover.current_series_results(runs, "t")
     assert [r["kernel"] for r in kept] == ["series", "base", "upstream"] and left == 3
+
+
+def test_the_leaf_table_names_the_ram_of_each_row_when_sizes_differ(tmp_path):
+    (tmp_path / "bench.json").write_text((FIXTURES / "bench.json").read_text())
+    leaves = [{"kernel": "series", "config": "4k-48", "mem": mem, "cmdline": "rodata=full",
+               "leaf_pte": 7, "translations": 7} for mem in (1024, 4096)]
+    (tmp_path / "ptdump.json").write_text(json.dumps(
+        {"started": "2026-12-01T00:00:00Z", "config": "4k-48", "leaves": leaves}))
+    text = cover.bench(tmp_path / "bench.json")
+    assert "MiB guests" not in text
+    assert row(text, "4k-48", "series", "1024", "rodata=full")[-4:] == ["0", "0", "7", "7"]
+    assert row(text, "4k-48", "series", "4096", "rodata=full")[-4:] == ["0", "0", "7", "7"]
