@@ -190,6 +190,12 @@ def copy_regime(ctx):
     return (2 if vhe else 1), vhe
 
 
+def regime_name(ctx):
+    """How the judges name where the cell copies: 'EL1', 'EL2 under E2H'."""
+    el, vhe = copy_regime(ctx)
+    return f"EL{el}" + (" under E2H" if vhe else "")
+
+
 def translation_regs(st):
     """The gdbstub names of the TTBR0, TTBR1 and TCR that govern a CPU in
     state ST: under VHE (EL2, E2H set) the kernel's *_EL1 accesses reach
@@ -375,7 +381,7 @@ def judge(boot, ctx, expect, samples, jump, mmu_off, tlbis, cleans):
     copy = [st for st in samples if not is_tail(st, mmu_off)]
     tail = [st for st in samples if is_tail(st, mmu_off)]
     copy_el, vhe = copy_regime(ctx)
-    where = f"EL{copy_el}" + (" under E2H" if vhe else "")
+    where = regime_name(ctx)
     if v.require(len(copy) >= MIN_COPY_SAMPLES,
                  f"{len(copy)} samples stopped inside the relocation routine's copy, "
                  f"fewer than {MIN_COPY_SAMPLES}"):

@@ -341,10 +341,9 @@ def judge(boot, ctx, expect, live, sample, walks):
     if v.require(sample is not None,
                  "no sample stopped inside the relocation routine past its TTBR1 switch"):
         copy_el, vhe = mmu_state.copy_regime(ctx)
-        where = f"EL{copy_el}" + (" under E2H" if vhe else "")
         v.require(sample["el"] == copy_el and bool(sample.get("e2h")) == vhe and
                   sample["sctlr"] & mmu_state.SCTLR_M,
-                  f"the relocation ran without the MMU at {where}: "
+                  f"the relocation ran without the MMU at {mmu_state.regime_name(ctx)}: "
                   f"{mmu_state.describe(sample)}")
         v.require(not live or sample["ttbr1"] != live["ttbr1"],
                   "TTBR1 in the relocation is the live kernel's, not a copy")
