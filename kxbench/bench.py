@@ -10,28 +10,39 @@ from concurrent.futures import ThreadPoolExecutor
 import statistics
 import time
 
-from . import kbuild
+from . import kbuild, matrix
 from .runner import run_scenario
 from .util import BUILD, KxError, log
 
-KERNELS = ("base", "upstream", "series")
+# The two series, each beside the kernels it is measured against: v5.10's
+# base and upstream 6.1 (which relocates with the MMU on, its own way), and
+# the unmodified v6.12 for the v6.12 series.
+LINES = {"v5.10": {"series": "series", "peers": ("base", "upstream")},
+         "v6.12": {"series": "series-6.12", "peers": ("base-6.12",)}}
+KERNELS = ("base", "upstream", "series", "base-6.12", "series-6.12")
 CONFIG = "4k-48"
 # Load overhead at 1 to 64 GiB (the relocation tables must not grow with
-# RAM); a 64 GiB guest needs no more host memory than its struct pages.
+# RAM); a 64 GiB guest needs no more host memory than its struct pages. The
+# linear map's leaves on CONFIG; those of every config are ./kx bench
+# --ptdump's, which builds every kernel on every config (over an hour cold).
 FULL = {"profiles": ("dt-el2", "uefi"), "mems": (1024, 4096, 16384, 65536),
-        "payloads": (32, 256), "reps": 3, "ptdump_configs": kbuild.CONFIGS}
-# The quick bench (make check) measures the base and the series only, the
-# kernels make check builds anyway; upstream 6.1 is make bench's.
+        "payloads": (32, 256), "reps": 3, "ptdump_configs": (CONFIG,)}
+# The quick bench (make check) measures the kernels make check builds anyway;
+# upstream 6.1 is make bench's.
 QUICK = {"profiles": ("dt-el2",), "mems": (1024, 4096), "payloads": (32,), "reps": 1,
-         "ptdump_configs": (CONFIG,), "kernels": ("base", "series")}
+         "ptdump_configs": (CONFIG,),
+         "kernels": ("base", "series", "base-6.12", "series-6.12")}
 # The linear-map table alone, on every config (./kx bench --ptdump).
 PTDUMP_ONLY = {"profiles": ("dt-el2",), "mems": (), "payloads": (), "reps": 0,
                "ptdump_configs": kbuild.CONFIGS}
 PLANS = {"full": FULL, "quick": QUICK, "ptdump": PTDUMP_ONLY}
 
-# The linear map under crashkernel=: the series keeps 2 MiB
+# The linear map without and with crashkernel=: the v5.10 series keeps 2 MiB
 # blocks or runs where the base maps pages; ,high needs none but its region.
-PTDUMP = ("rodata=on crashkernel=256M", "rodata=on crashkernel=512M,high", "rodata=full")
+# The v6.12 series gives up only leaves over 2 MiB, so that it can unmap the
+# crash kernel region while one is loaded, which v6.12 does not.
+PTDUMP = ("rodata=on", "rodata=on crashkernel=256M", "rodata=on crashkernel=512M,high",
+          "rodata=full")
 PTDUMP_MEM = 4096
 # The series' translations with crashkernel=256M, at most this share of the
 # base's: 2 MiB units where the base has pages.
@@ -53,6 +64,24 @@ def report_path(mode, ext):
     return REPORT / f"{'ptdump' if mode == 'ptdump' else 'bench'}.{ext}"
 
 
+def line_of(kernel):
+    """The LINES entry whose series or peers KERNEL is."""
+    return next(line for line in LINES.values()
+                if kernel == line["series"] or kernel in line["peers"])
+
+
+def ratio_key(series, peer):
+    """The row key of SERIES' median over PEER's: series_vs_base for v5.10."""
+    return f"{series}_vs_{peer}"
+
+
+def configs_of(kernel, configs):
+    """Those of CONFIGS that KERNEL is built for: v6.12 on its three granules."""
+    if line_of(kernel) is LINES["v6.12"]:
+        return [c for c in configs if c in matrix.V612_CONFIGS]
+    return list(configs)
+
+
 def measure(kernel, scenario, config=CONFIG, **kw):
     verdict, path, ctx = run_scenario(scenario, kernel=kernel, config=config, **kw)
     if not verdict.passed:
@@ -67,7 +96,7 @@ def collect(plan, jobs=2):
     series in turn), so drift and a busy neighbour hit all kernels alike."""
     kernels = plan.get("kernels", KERNELS)
     for kernel in kernels:
-        for config in sorted({CONFIG, *plan["ptdump_configs"]}):
+        for config in configs_of(kernel, sorted({CONFIG, *plan["ptdump_configs"]})):
             kbuild.build(kernel, config)
     reboots = []
     for profile in plan["profiles"]:
@@ -79,7 +108,8 @@ def collect(plan, jobs=2):
                 reboots += [(kernel, profile, None, payload, rep)
                             for rep in range(plan["reps"]) for kernel in kernels]
     dumps = [(config, args, kernel) for config in plan["ptdump_configs"]
-             for args in PTDUMP for kernel in kernels]
+             for args in PTDUMP for kernel in kernels
+             if config in configs_of(kernel, [config])]
 
     def reboot(job):
         kernel, profile, mem, payload, rep = job
@@ -119,17 +149,21 @@ def aggregate(samples):
                         s["profile"] == profile and (s["mem"] or 0) == mem and
                         s["payload_mib"] == payload]
                 row[kernel] = summarize(vals) if vals else None
-            for peer in ("base", "upstream"):
-                if row["series"] and row[peer] and row[peer]["median"]:
-                    row[f"series_vs_{peer}"] = round(
-                        row["series"]["median"] / row[peer]["median"], 3)
+            for line in LINES.values():
+                series = row[line["series"]]
+                for peer in line["peers"]:
+                    if series and row[peer] and row[peer]["median"]:
+                        row[ratio_key(line["series"], peer)] = round(
+                            series["median"] / row[peer]["median"], 3)
             rows.append(row)
     return rows
 
 
 def translation_ratio(leaves, leaf):
-    """LEAF's translations over the base's with the same config and cmdline."""
-    base = next((lf for lf in leaves if lf["kernel"] == "base"
+    """LEAF's translations over those of its line's base (base, or base-6.12)
+    with the same config and cmdline."""
+    peer = line_of(leaf["kernel"])["peers"][0]
+    base = next((lf for lf in leaves if lf["kernel"] == peer
                  and (lf["config"], lf["cmdline"]) == (leaf["config"], leaf["cmdline"])), None)
     if not base or not base.get("translations") or "translations" not in leaf:
         return None
@@ -146,9 +180,13 @@ def markdown(report):
            "a time, the kernels interleaved. Medians over repetitions, spread as "
            "min..max. `overhead` is MemFree lost at `kexec -l` beyond the segments "
            "themselves.", ""]
+    kernels = report["kernels"]
+    ratios = [(line["series"], peer) for line in LINES.values() for peer in line["peers"]
+              if line["series"] in kernels and peer in kernels]
     if report["rows"]:      # none with ./kx bench --ptdump: the leaf table alone
-        out += ["| profile | RAM MiB | payload MiB | metric | base | upstream | series | "
-                "series/base | series/upstream |", "|---|---|---|---|---|---|---|---|---|"]
+        heads = ["profile", "RAM MiB", "payload MiB", "metric", *kernels,
+                 *(f"{a}/{b}" for a, b in ratios)]
+        out += ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
 
     def cell(s):
         if not s:
@@ -157,14 +195,14 @@ def markdown(report):
         return (fmt.format(s["median"]) + " (" + fmt.format(s["min"]) + ".." +
                 fmt.format(s["max"]) + ")")
     for r in report["rows"]:
-        out.append(f"| {r['profile']} | {r['mem'] or '-'} | {r['payload_mib']} | "
-                   f"{r['metric']} | {cell(r['base'])} | {cell(r['upstream'])} | "
-                   f"{cell(r['series'])} | {r.get('series_vs_base', '-')} | "
-                   f"{r.get('series_vs_upstream', '-')} |")
+        out.append("| " + " | ".join([
+            r["profile"], str(r["mem"] or "-"), str(r["payload_mib"]), r["metric"],
+            *(cell(r.get(k)) for k in kernels),
+            *(str(r.get(ratio_key(a, b), "-")) for a, b in ratios)]) + " |")
     out += ["", f"Linear-map leaf entries ({PTDUMP_MEM} MiB guest, "
                 "/sys/kernel/debug/kernel_page_tables):", "",
             "| config | kernel | cmdline | PUD | PMD | PTE | total | translations | "
-            "of base |", "|---|---|---|---|---|---|---|---|---|"]
+            "of its base |", "|---|---|---|---|---|---|---|---|---|"]
     for lf in report["leaves"]:
         ratio = translation_ratio(report["leaves"], lf)
         out.append(f"| {lf['config']} | {lf['kernel']} | {lf['cmdline']} | "
@@ -173,10 +211,13 @@ def markdown(report):
                    f"{lf.get('translations', '-')} | "
                    f"{'-' if ratio is None else f'{ratio:.2%}'} |")
     out += ["", "(translations: each block, page and contiguous run counted once; `of "
-            "base`: against the base with the same config and cmdline. The base reserves "
-            "nothing for crashkernel=,high on arm64 and still maps all memory with pages. "
-            "With rodata=full every kernel maps pages: that is what rodata=full still "
-            "costs.)"]
+            "its base`: against base (v5.10) or base-6.12 with the same config and "
+            "cmdline. v5.10 reserves nothing for crashkernel=,high on arm64 and maps all "
+            "memory with pages for crashkernel=. v6.12 keeps its largest blocks with "
+            "crashkernel= and leaves the crash kernel region mapped; the v6.12 series "
+            "maps no leaf over 2 MiB then, so that it can unmap the region: what that "
+            "costs is its translations against base-6.12's. With rodata=full every "
+            "kernel maps pages: that is what rodata=full still costs.)"]
     return "\n".join(out) + "\n"
 
 
@@ -192,7 +233,7 @@ def plots(report):
             ("exec_to_userspace_s", "payload_mib", "reboot-time.png",
              "kexec -e to userspace (s, QEMU TCG)")):
         fig, ax = plt.subplots(figsize=(6, 4))
-        for kernel in KERNELS:
+        for kernel in report["kernels"]:
             pts = sorted((r[xkey], r[kernel]["median"]) for r in report["rows"]
                          if r["metric"] == metric and r[xkey] and r[kernel]
                          and r["profile"] == report["plan"]["profiles"][0]
@@ -235,18 +276,24 @@ def run(mode="full"):
     return report
 
 
+# Kernels that copy the linear map entry for entry into their relocation
+# tables at load, pages under the configs' rodata=full.
+GROWS_WITH_RAM = ("upstream", "base-6.12")
+
+
 def unseen_growth(rows):
-    """Why the load overhead figures cannot be trusted, or None. Upstream
-    copies the linear map into its relocation tables at load, so its
-    overhead must grow with RAM, by more than 1 MiB from the least RAM
-    measured to the most: a measurement that misses that would miss the
-    series' growth too (the quick bench, without upstream, cannot tell)."""
+    """Why the load overhead figures cannot be trusted, or None. Upstream 6.1
+    and v6.12 copy the linear map page by page at load, so their overhead
+    must grow with RAM, by more than 1 MiB from the least RAM measured to
+    the most: a measurement that misses that would miss the series' growth
+    too."""
     for profile in sorted({r["profile"] for r in rows}):
-        up = sorted((r["mem"], r["upstream"]["median"]) for r in rows
-                    if r["profile"] == profile and r["metric"] == "load_overhead_kb"
-                    and r["mem"] and r["payload_mib"] == 32 and r.get("upstream"))
-        if len(up) >= 2 and up[-1][1] <= up[0][1] + 1024:
-            return (f"upstream's load overhead under {profile} went from {up[0][1]} KiB at "
-                    f"{up[0][0]} MiB to {up[-1][1]} KiB at {up[-1][0]} MiB: the measurement "
-                    "does not see the growth it must")
+        for kernel in GROWS_WITH_RAM:
+            up = sorted((r["mem"], r[kernel]["median"]) for r in rows
+                        if r["profile"] == profile and r["metric"] == "load_overhead_kb"
+                        and r["mem"] and r["payload_mib"] == 32 and r.get(kernel))
+            if len(up) >= 2 and up[-1][1] <= up[0][1] + 1024:
+                return (f"{kernel}'s load overhead under {profile} went from {up[0][1]} "
+                        f"KiB at {up[0][0]} MiB to {up[-1][1]} KiB at {up[-1][0]} MiB: the "
+                        "measurement does not see the growth it must")
     return None

@@ -23,8 +23,8 @@ TITLES = {"v5.10": "arm64: kexec: relocate with the MMU and caches on",
           "v6.12": "arm64: kexec: flat relocation tables, segment checks, parked vectors"}
 MATRIX_FILES = {"v5.10": REPO / "docs" / "series" / "matrix-v{version}.txt",
                 "v6.12": REPO / "series" / "v6.12" / "matrix-v{version}.txt"}
-# What each letter reports: the v6.12 series has no bench rows yet.
-SECTIONS = {"v5.10": ("matrix", "bench"), "v6.12": ("matrix",)}
+# What each letter reports: its cells, and its kernels' rows of the bench.
+SECTIONS = {"v5.10": ("matrix", "bench"), "v6.12": ("matrix", "bench")}
 BENCH = BUILD / "report" / "bench.json"
 # A statement in the template that must be checked against the code; the
 # mark stays in the cover letter until a person removes it from the template.
@@ -265,6 +265,11 @@ def figure(s):
     return text
 
 
+def ratio_name(peer):
+    """The column of the series over PEER: /base, or /upstr. for upstream."""
+    return "/upstr." if peer == "upstream" else "/base"
+
+
 def bench(path=BENCH):
     """The measured figures from bench.json, or the sentence that there are none."""
     if not path.exists():
@@ -273,20 +278,24 @@ def bench(path=BENCH):
                              "no figure measured here is given.", 72)
     report = json.loads(path.read_text())
     plan = report.get("plan", {})
+    # This letter's kernels, in the report's order, and the series over each
+    # of the others (/base, and /upstr. for v5.10's 6.1 peer).
+    kernels = [k for k in report["kernels"] if k in KERNEL_ORDER]
+    peers = [k for k in KERNEL_ORDER[1:] if k in kernels]
     out = [textwrap.fill(
         f"Measured figures, from ./kx bench ({report['mode']} mode, started "
         f"{report['started']}, config {report['config']}, "
         f"{plan.get('reps', '?')} repetition(s) per figure, under QEMU TCG): the median, "
         "with min..max where repetitions differ; RAM and the payload loaded in MiB; "
         "the load overhead is what kexec -l takes beyond the segments; the ratios "
-        "(/base, /upstr.) are series over base and over upstream from the same run.",
-        72), ""]
+        f"({', '.join(ratio_name(p) for p in peers)}) are {SERIES} over "
+        f"{' and over '.join(peers)} from the same run.", 72), ""]
     rows = [[r["profile"], r["mem"] or "-", r["payload_mib"], METRICS.get(r["metric"],
-             r["metric"]), *(figure(r.get(k)) for k in report["kernels"]),
-             r.get("series_vs_base", "-"), r.get("series_vs_upstream", "-")]
+             r["metric"]), *(figure(r.get(k)) for k in kernels),
+             *(r.get(f"{SERIES}_vs_{p}", "-") for p in peers)]
             for r in report["rows"]]
-    out += table(["profile", "RAM", "load", "metric", *report["kernels"],
-                  "/base", "/upstr."], rows)
+    out += table(["profile", "RAM", "load", "metric", *kernels,
+                  *(ratio_name(p) for p in peers)], rows)
     # ./kx bench --ptdump writes the leaf table of every config beside it.
     ptdump = path.with_name("ptdump.json")
     if ptdump.exists():
@@ -304,7 +313,7 @@ def bench(path=BENCH):
                        *([lf["mem"]] if not ram else []), lf["cmdline"],
                        lf.get("leaf_pud", 0), lf.get("leaf_pmd", 0),
                        lf.get("leaf_pte", 0), lf.get("translations", "-")]
-                      for lf in report["leaves"]])
+                      for lf in report["leaves"] if lf["kernel"] in KERNEL_ORDER])
     return "\n".join(out)
 
 

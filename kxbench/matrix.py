@@ -131,9 +131,8 @@ def cells():
 # (flat tables less nomap pages, parked vectors, the MMU-off code cleaned at
 # kexec -e, segment checks), and those v6.12 already passed, on its granules
 # under DT and UEFI; kdump with ,high/,low; hibernation with a no-map region
-# inside a page; its kselftests and KUnit suite; memory hotplug. Crash
-# kernel protection is not part of it yet, so the crash-protect family has
-# no v6.12 cells. Its
+# inside a page; its kselftests and KUnit suite; memory hotplug; the crash
+# kernel region unmapped while loaded, in 2 MiB units on every granule. Its
 # base passes the scenarios v6.12 already passes; where it must fail, the
 # tests of tests/test_scenarios.py say why.
 V612 = "series-6.12"
@@ -158,6 +157,17 @@ def v612_cells():
                  append=selftests.DIMM_OFFLINE)]
     out += [Cell("selftests", "4k-48", p, kernel=V612) for p in ("dt-el2", "uefi")]
     out += [Cell("kunit", c, "dt-el2", kernel=V612) for c in ("4k-48", "64k-48")]
+    # The crash kernel region: unmapped whole while loaded and mapped in 2 MiB
+    # units, on each granule, in pages with rodata=full, the ,high region;
+    # shrunk in whole units; a normal image refused there, whether the copy
+    # would have lost a block (4K rodata=on) or kept pages (rodata=full, 64K).
+    out += [Cell("crash-protect", c, "dt-el2", kernel=V612) for c in V612_CONFIGS]
+    out += [Cell("crash-protect", "4k-48", "uefi", append="rodata=full", kernel=V612),
+            Cell("crash-protect", "4k-48", "dt-el2", append=HIGH_LOW, kernel=V612)]
+    out += [Cell("crash-shrink", c, p, kernel=V612)
+            for c, p in (("4k-48", "dt-el2"), ("64k-48", "uefi"))]
+    out += [Cell("crash-region-load", c, "dt-el2", append=a, kernel=V612)
+            for c, a in (("4k-48", ""), ("4k-48", "rodata=full"), ("64k-48", ""))]
     out += [Cell(s, "4k-48", p, kernel=V612_BASE)
             for s in ("kexec-reboot", "kexec-file", "kdump", "hibernate")
             for p in ("dt-el2", "uefi")]
@@ -310,7 +320,8 @@ def fixed_cells():
     # The v6.12 series: one proof of each of its patches on its default
     # config (its KUnit suite runs with the seeds that build it).
     out += [Cell(s, "4k-48", "dt-el2", kernel=V612)
-            for s in ("kexec-reboot", "ptwalk", "mmu-state", "reloc-fault")]
+            for s in ("kexec-reboot", "ptwalk", "mmu-state", "reloc-fault",
+                      "crash-protect", "crash-region-load")]
     out += [Cell("selftests", "4k-48", "uefi", kernel=V612)]
     return out
 

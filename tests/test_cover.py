@@ -301,6 +301,35 @@ def test_each_series_letter_reports_its_own_kernels_only():
     assert [r["kernel"] for r in kept] == ["series", "base", "upstream"] and left == 3
 
 
+def test_each_letter_gives_its_own_kernels_bench_rows(tmp_path):
+    """The v6.12 letter shows v6.12 and its series with their ratio, the
+    v5.10 letter the v5.10 kernels with theirs, from one bench run."""
+    report = json.loads((FIXTURES / "bench.json").read_text())
+    report["kernels"] += ["base-6.12", "series-6.12"]
+    for r in report["rows"]:
+        r["base-6.12"] = {"median": 4000, "min": 3900, "max": 4100, "n": 3}
+        r["series-6.12"] = {"median": 800, "min": 800, "max": 800, "n": 3}
+        r["series-6.12_vs_base-6.12"] = 0.2
+    report["leaves"].append({"kernel": "series-6.12", "config": "4k-48", "mem": 4096,
+                             "cmdline": "rodata=on crashkernel=256M", "leaf_pmd": 2040,
+                             "leaf_pte": 1536, "translations": 2100})
+    (tmp_path / "bench.json").write_text(json.dumps(report))
+    try:
+        with tree.using("v6.12"):
+            cover.select()
+            text = cover.bench(tmp_path / "bench.json")
+    finally:
+        cover.select()
+    assert row(text, "dt-el2", "1024", "32", "load", "overhead", "KiB")[-4:] == \
+        ["4000", "(3900..4100)", "800", "0.2"]
+    assert "series-6.12 over base-6.12" in " ".join(text.split())
+    assert row(text, "4k-48", "series-6.12", "rodata=on", "crashkernel=256M")[-1] == "2100"
+    assert "upstream" not in text and " series " not in text
+    assert max(len(ln) for ln in text.splitlines()) <= 80
+    text = cover.bench(tmp_path / "bench.json")
+    assert "6.12" not in text
+
+
 def test_the_leaf_table_names_the_ram_of_each_row_when_sizes_differ(tmp_path):
     (tmp_path / "bench.json").write_text((FIXTURES / "bench.json").read_text())
     leaves = [{"kernel": "series", "config": "4k-48", "mem": mem, "cmdline": "rodata=full",

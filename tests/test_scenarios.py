@@ -158,6 +158,20 @@ def test_reloc_fault_fails_on_the_v612_base_where_vbar_is_the_kernels():
                for r in record["reasons"]), record["reasons"]
 
 
+def test_crash_protect_fails_on_the_v612_base_for_leaving_the_region_mapped():
+    """v6.4 dropped the protection of the loaded crash kernel: v6.12 leaves
+    the whole region mapped, and /proc/kcore reads it. It keeps its larger
+    blocks, so the region takes fewer translations, which is no failure."""
+    rc, out, record = kx_run("crash-protect", "--kernel", "base-6.12")
+    assert rc == 1 and record["status"] == "FAIL", out
+    reasons = record["reasons"]
+    assert any(re.match(r"while loaded, (\d+) of \1 2 MiB units of the crash kernel "
+                        r"region are still mapped", r) for r in reasons), reasons
+    assert any(r.startswith("/proc/kcore read the region while loaded") for r in reasons), \
+        reasons
+    assert len(reasons) == 2, reasons
+
+
 def test_mmu_state_fails_on_the_v612_base_for_its_cleans_and_its_tlbi():
     """v6.12 copies at EL1 with the MMU and caches on, like the series, but
     cleans the routine and the EL2 vectors to the PoC at load time only, and

@@ -201,8 +201,13 @@ def test_the_full_bench_measures_load_overhead_up_to_64_gib_and_quick_stays_smal
     assert bench.FULL["profiles"] == ("dt-el2", "uefi")
     assert max(bench.QUICK["mems"]) <= 4096 and bench.QUICK["reps"] == 1
     # The quick bench (make check) measures what make check builds anyway.
-    assert bench.QUICK["kernels"] == ("base", "series")
+    assert bench.QUICK["kernels"] == ("base", "series", "base-6.12", "series-6.12")
     assert "upstream" in bench.FULL.get("kernels", bench.KERNELS)
+    # Both series beside their peers: every kernel of the bench is one line's.
+    assert {bench.line_of(k)["series"] for k in bench.KERNELS} == {"series", "series-6.12"}
+    # v6.12 is built for its three granules only.
+    assert bench.configs_of("series-6.12", ("4k-39", "4k-48", "64k-52")) == ["4k-48"]
+    assert bench.configs_of("base", ("4k-39", "4k-48")) == ["4k-39", "4k-48"]
 
 
 def test_the_bench_fails_when_its_measurement_misses_upstream_s_growth():
@@ -216,6 +221,35 @@ def test_the_bench_fails_when_its_measurement_misses_upstream_s_growth():
     assert bench.unseen_growth([row(1024, 100), row(65536, 90000)]) is None
     assert "does not see the growth" in bench.unseen_growth([row(1024, 100), row(4096, 900)])
     assert bench.unseen_growth([row(1024, None), row(4096, None)]) is None
+    # v6.12 copies page by page too: the quick bench, without upstream, sees
+    # growth through it.
+    v612 = [{"profile": "dt-el2", "mem": m, "payload_mib": 32, "metric": "load_overhead_kb",
+             "base-6.12": {"median": kb}} for m, kb in ((1024, 900), (4096, 950))]
+    assert bench.unseen_growth(v612).startswith("base-6.12's load overhead")
+    v612[1]["base-6.12"]["median"] = 7000
+    assert bench.unseen_growth(v612) is None
+
+
+def test_each_series_is_measured_against_its_own_base():
+    """Ratios and translation shares are a series' over its own line's peers."""
+    from kxbench import bench
+    samples = [{"kernel": k, "profile": "dt-el2", "mem": 1024, "payload_mib": 32,
+                "load_overhead_kb": kb, "load_s": 1.0, "exec_to_userspace_s": 2.0}
+               for k, kb in (("base", 500), ("series", 600), ("base-6.12", 4000),
+                             ("series-6.12", 800))]
+    row = next(r for r in bench.aggregate(samples) if r["metric"] == "load_overhead_kb")
+    assert row["series_vs_base"] == 1.2 and row["series-6.12_vs_base-6.12"] == 0.2
+    assert "series_vs_upstream" not in row
+    leaves = [{"kernel": k, "config": "4k-48", "cmdline": "c", "translations": n}
+              for k, n in (("base", 1000), ("series", 10), ("base-6.12", 40),
+                           ("series-6.12", 2000))]
+    assert bench.translation_ratio(leaves, leaves[1]) == 0.01
+    assert bench.translation_ratio(leaves, leaves[3]) == 50
+    md = bench.markdown({"started": "s", "mode": "quick", "kernels": list(bench.QUICK["kernels"]),
+                         "rows": [row], "leaves": leaves})
+    assert "| series/base | series-6.12/base-6.12 |" in md
+    assert "| 500 (500..500) | 600 (600..600) | 4000 (4000..4000) | 800 (800..800) | 1.2 | 0.2 |" \
+        in md
 
 
 def test_a_hung_guest_leaves_its_cpu_registers_in_the_log(tmp_path, monkeypatch):

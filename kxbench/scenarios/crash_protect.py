@@ -135,9 +135,11 @@ def judge(boot, ctx, expect):
     v.require(dumps["before"] == dumps["unloaded"],
               "the linear map after kexec -p -u differs from the one before the load")
     if not any(ctx.asks(a) for a in PAGE_GRANULAR):
-        v.require(evidence["before"]["translations"] == n,
+        # At most one per 2 MiB unit: a kernel that leaves the region in
+        # larger blocks (v6.12) has fewer, and fails above for keeping it mapped.
+        v.require(evidence["before"]["translations"] <= n,
                   f"the region is mapped by {evidence['before']['translations']} "
-                  f"translations, not {n}: blocks or 2 MiB runs were not kept")
+                  f"translations, more than {n}: blocks or 2 MiB runs were not kept")
     reads = list(loaded.values())
     v.require(reads and all(f["rc"] == "0" and f["zero"] == "1" for f in reads),
               f"/proc/kcore read the region while loaded: {reads}")

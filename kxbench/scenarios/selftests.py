@@ -28,10 +28,13 @@ PROGRAMS = {
         "load_races_memory_offline"),
 }
 # What each series' kselftests promise, by the kernel line of the tree under
-# test: the v6.12 series has the segment-list and file-load cases, not the
-# stress test. A line with none of its own is held to v5.10's.
+# test: the v6.12 series has the segment-list and file-load cases, and a
+# normal image refused the crash kernel region, not the stress test. A line
+# with none of its own is held to v5.10's.
 PROGRAMS_OF = {"5.10": PROGRAMS,
-               "6.12": {p: PROGRAMS[p] for p in ("kexec_load_test", "kexec_file_load_test")}}
+               "6.12": {"kexec_load_test": (*PROGRAMS["kexec_load_test"],
+                                            "normal_segment_in_crash_region"),
+                        "kexec_file_load_test": PROGRAMS["kexec_file_load_test"]}}
 
 
 def programs_for(src):
