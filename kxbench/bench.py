@@ -238,8 +238,9 @@ def plots(report):
                          if r["metric"] == metric and r[xkey] and r[kernel]
                          and r["profile"] == report["plan"]["profiles"][0]
                          and (xkey == "mem" or r["mem"] in (None, 1024)))
-            if pts:
-                ax.plot(*zip(*pts), marker="o", label=kernel)
+            if pts:     # upstream and v6.12 overlap: tell them apart by marker
+                ax.plot(*zip(*pts), marker="osx^v"[KERNELS.index(kernel)], label=kernel,
+                        linestyle="--" if line_of(kernel) is LINES["v6.12"] else "-")
         if xkey == "mem":   # 1, 4, 16, 64 GiB: evenly spaced, labelled in GiB
             ax.set_xscale("log", base=2)
             ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1024:g}"))
