@@ -20,7 +20,7 @@ from .util import BUILD, REPO, KxError
 # Each series' subject line, the kernels its letter reports (the series,
 # its base, and for v5.10 the 6.1 peer) and where its full matrix goes.
 TITLES = {"v5.10": "arm64: kexec: relocate with the MMU and caches on",
-          "v6.12": "arm64: kexec: flat relocation tables, segment checks, parked vectors"}
+          "v6.12": "arm64: kexec: flat tables, load checks, crash protection"}
 MATRIX_FILES = {"v5.10": REPO / "docs" / "series" / "matrix-v{version}.txt",
                 "v6.12": REPO / "series" / "v6.12" / "matrix-v{version}.txt"}
 # What each letter reports: its cells, and its kernels' rows of the bench.
@@ -255,19 +255,36 @@ def summary(runs, older=0, full=None):
     return "\n".join(out)
 
 
-def figure(s):
+def figure(s, part="median"):
+    """S's median, or with PART "spread" its min..max ("" when they agree)."""
     if not s:
-        return "-"
+        return "-" if part == "median" else ""
     fmt = "{:.3f}" if isinstance(s["median"], float) else "{}"
-    text = fmt.format(s["median"])
-    if s["min"] != s["max"]:
-        text += f" ({fmt.format(s['min'])}..{fmt.format(s['max'])})"
-    return text
+    if part == "median":
+        return fmt.format(s["median"])
+    return "" if s["min"] == s["max"] else f"{fmt.format(s['min'])}..{fmt.format(s['max'])}"
+
+
+# Short metric names, so that a row with its spreads fits 80 columns.
+SHORT_METRICS = {"load_overhead_kb": "overhead KiB", "load_s": "kexec -l s",
+                 "exec_to_userspace_s": "kexec -e s"}
+
+
+PROFILE_ORDER = ["dt-el1", "dt-el2", "uefi"]
+
+
+# How a letter names the kernels of its bench tables: the v6.12 letter is
+# about v6.12 alone, and the names must leave its tables within 80 columns.
+SHOWN = {"base-6.12": "v6.12", "series-6.12": "series"}
+
+
+def shown(kernel):
+    return SHOWN.get(kernel, kernel)
 
 
 def ratio_name(peer):
-    """The column of the series over PEER: /base, or /upstr. for upstream."""
-    return "/upstr." if peer == "upstream" else "/base"
+    """The column of the series over PEER: /base, or /up for upstream."""
+    return "/up" if peer == "upstream" else "/base"
 
 
 def bench(path=BENCH):
@@ -279,23 +296,31 @@ def bench(path=BENCH):
     report = json.loads(path.read_text())
     plan = report.get("plan", {})
     # This letter's kernels, in the report's order, and the series over each
-    # of the others (/base, and /upstr. for v5.10's 6.1 peer).
+    # of the others (/base, and /up for v5.10's 6.1 peer).
     kernels = [k for k in report["kernels"] if k in KERNEL_ORDER]
     peers = [k for k in KERNEL_ORDER[1:] if k in kernels]
     out = [textwrap.fill(
         f"Measured figures, from ./kx bench ({report['mode']} mode, started "
         f"{report['started']}, config {report['config']}, "
         f"{plan.get('reps', '?')} repetition(s) per figure, under QEMU TCG): the median, "
-        "with min..max where repetitions differ; RAM and the payload loaded in MiB; "
-        "the load overhead is what kexec -l takes beyond the segments; the ratios "
-        f"({', '.join(ratio_name(p) for p in peers)}) are {SERIES} over "
-        f"{' and over '.join(peers)} from the same run.", 72), ""]
-    rows = [[r["profile"], r["mem"] or "-", r["payload_mib"], METRICS.get(r["metric"],
-             r["metric"]), *(figure(r.get(k)) for k in kernels),
-             *(r.get(f"{SERIES}_vs_{p}", "-") for p in peers)]
-            for r in report["rows"]]
-    out += table(["profile", "RAM", "load", "metric", *kernels,
-                  *(ratio_name(p) for p in peers)], rows)
+        "and under it min..max where repetitions differ; RAM/load is the guest's RAM and "
+        "the payload loaded, in MiB; the overhead is what kexec -l takes beyond the "
+        "segments; the ratios "
+        f"({', '.join(ratio_name(p) for p in peers)}) are the series over "
+        f"{' and over '.join(shown(p) for p in peers)} from the same run.", 72)]
+    for profile in sorted({r["profile"] for r in report["rows"]}, key=PROFILE_ORDER.index):
+        rows = []
+        for r in (r for r in report["rows"] if r["profile"] == profile):
+            rows.append([f"{r['mem'] or '-'}/{r['payload_mib']}",
+                         SHORT_METRICS.get(r["metric"], r["metric"]),
+                         *(figure(r.get(k)) for k in kernels),
+                         *(r.get(f"{SERIES}_vs_{p}", "-") for p in peers)])
+            spread = [figure(r.get(k), "spread") for k in kernels]
+            if any(spread):
+                rows.append(["", "", *spread, *("" for _ in peers)])
+        out += ["", f"Under {profile}:", ""]
+        out += table(["RAM/load", "metric", *map(shown, kernels),
+                      *(ratio_name(p) for p in peers)], rows)
     # ./kx bench --ptdump writes the leaf table of every config beside it.
     ptdump = path.with_name("ptdump.json")
     if ptdump.exists():
@@ -309,7 +334,7 @@ def bench(path=BENCH):
                 "debugfs; transl. counts each block, page and contiguous run once):", ""]
         out += table(["config", "kernel", *(["MiB"] if not ram else []), "cmdline", "PUD",
                       "PMD", "PTE", "transl."],
-                     [[lf.get("config", report["config"]), lf["kernel"],
+                     [[lf.get("config", report["config"]), shown(lf["kernel"]),
                        *([lf["mem"]] if not ram else []), lf["cmdline"],
                        lf.get("leaf_pud", 0), lf.get("leaf_pmd", 0),
                        lf.get("leaf_pte", 0), lf.get("translations", "-")]
