@@ -14,7 +14,7 @@ import textwrap
 from collections import defaultdict
 from pathlib import Path
 
-from . import kbuild, rangediff, results, tree
+from . import bench as bench_mod, kbuild, rangediff, results, tree
 from .util import BUILD, REPO, KxError
 
 # Each series' subject line, the kernels its letter reports (the series,
@@ -314,7 +314,7 @@ def bench(path=BENCH):
             rows.append([f"{r['mem'] or '-'}/{r['payload_mib']}",
                          SHORT_METRICS.get(r["metric"], r["metric"]),
                          *(figure(r.get(k)) for k in kernels),
-                         *(r.get(f"{SERIES}_vs_{p}", "-") for p in peers)])
+                         *(r.get(bench_mod.ratio_key(SERIES, p), "-") for p in peers)])
             spread = [figure(r.get(k), "spread") for k in kernels]
             if any(spread):
                 rows.append(["", "", *spread, *("" for _ in peers)])
